@@ -1,0 +1,1 @@
+"""Pulumi components that stand up Keycloak as NetBird's identity provider."""

@@ -1,0 +1,94 @@
+"""KeycloakServer: the Keycloak container NetBird logs in against, or a Keycloak that already runs."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from components.settings import KeycloakSettings
+
+# The official image has neither curl nor wget; bash's /dev/tcp reaches the management port.
+_READY_PROBE = (
+    "exec 3<>/dev/tcp/127.0.0.1/{port} && "
+    "printf 'GET /health/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && "
+    "grep -q '\"UP\"' <&3"
+)
+
+
+def container_command(settings: KeycloakSettings) -> list[str]:
+    return [
+        "start-dev",
+        f"--http-port={settings.http_port}",
+        f"--http-management-port={settings.management_port}",
+    ]
+
+
+class KeycloakServer(pulumi.ComponentResource):
+    """Runs Keycloak in Docker (`keycloak:deploy: true`) or stands for an existing one.
+
+    Outputs: `url` (the base URL Pulumi talks to, known only once the container is healthy),
+    `admin_username` and `admin_password` (secret).
+    """
+
+    url: pulumi.Output[str]
+    admin_username: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: KeycloakSettings,
+                 docker_provider: Optional[docker.Provider],
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("netbird:index:KeycloakServer", name, None, opts)
+        self.admin_username = pulumi.Output.from_input(settings.admin_user)
+        self.admin_password = pulumi.Output.secret(settings.admin_password)
+        self.container: Optional[docker.Container] = None
+
+        if not settings.deploy:
+            self.url = pulumi.Output.from_input(settings.url)
+            self.register_outputs({"url": self.url})
+            return
+        if docker_provider is None:
+            raise ValueError("KeycloakServer needs a docker provider when keycloak:deploy is true")
+
+        child = pulumi.ResourceOptions(parent=self, provider=docker_provider)
+        # A present image is used as it is, never pulled again: offline machines build it locally.
+        image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True,
+                                   opts=child)
+        # The dev database lives here, so a replaced container keeps every realm and user.
+        volume = docker.Volume(f"{name}-data", name=settings.volume_name,
+                               opts=pulumi.ResourceOptions.merge(
+                                   child, pulumi.ResourceOptions(retain_on_delete=True)))
+        host_network = settings.network_mode == "host"
+        self.container = docker.Container(
+            f"{name}-container",
+            name=settings.container_name,
+            image=image.image_id,
+            command=container_command(settings),
+            envs=pulumi.Output.secret(settings.admin_password).apply(lambda password: [
+                "KC_HEALTH_ENABLED=true",
+                f"KC_BOOTSTRAP_ADMIN_USERNAME={settings.admin_user}",
+                f"KC_BOOTSTRAP_ADMIN_PASSWORD={password}",
+            ]),
+            network_mode=settings.network_mode,
+            # With host networking the ports are the host's already; publishing them is an error.
+            ports=None if host_network else [docker.ContainerPortArgs(
+                internal=settings.http_port, external=settings.http_port,
+                ip=settings.bind_address)],
+            volumes=[docker.ContainerVolumeArgs(container_path="/opt/keycloak/data",
+                                                volume_name=volume.name)],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD-SHELL", _READY_PROBE.format(port=settings.management_port)],
+                interval="5s", timeout="5s", retries=60, start_period="20s",
+            ),
+            # `up` returns only once Keycloak answers ready, so the realm is never created early.
+            wait=True,
+            wait_timeout=300,
+            restart="unless-stopped",
+            opts=child,
+        )
+        host = "127.0.0.1" if settings.bind_address in ("0.0.0.0", "127.0.0.1") or host_network \
+            else settings.bind_address
+        # Derived from the container so the keycloak provider is configured only after it is up.
+        self.url = self.container.id.apply(lambda _: f"http://{host}:{settings.http_port}")
+        self.register_outputs({"url": self.url})

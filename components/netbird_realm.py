@@ -1,0 +1,167 @@
+"""NetBirdRealm: everything NetBird's Keycloak guide clicks together, as one component.
+
+Realm, user, the public `netbird-client` with its access settings, the audience client scope and
+its Audience mapper, that scope bound as a default scope of the client, and the confidential
+`netbird-backend` whose service account may read users. Every name is literal: pulumi-keycloak
+autonames realms, client ids and scope names that are left out, which would give NetBird a realm
+called `netbird-3f9c2a1`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_keycloak as keycloak
+
+from components.settings import BUILTIN_DEFAULT_SCOPES, NetBirdSettings
+
+AUDIENCE_MAPPER_NAME = "Audience for NetBird Management API"
+
+
+def redirect_uris(settings: NetBirdSettings) -> list[str]:
+    # The NetBird desktop and mobile clients finish PKCE on a loopback port; Keycloak compares
+    # redirect URIs literally, so each port is listed without a trailing slash.
+    return [f"https://{settings.domain}/*"] + [
+        f"http://localhost:{port}" for port in settings.pkce_ports]
+
+
+def client_default_scopes(audience_scope: str) -> list[str]:
+    return list(BUILTIN_DEFAULT_SCOPES) + [audience_scope]
+
+
+class NetBirdRealm(pulumi.ComponentResource):
+    realm_name: pulumi.Output[str]
+    client_id: pulumi.Output[str]
+    audience_scope: pulumi.Output[str]
+    backend_client_id: pulumi.Output[str]
+    backend_client_secret: pulumi.Output[str]
+    user_name: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: NetBirdSettings, provider: keycloak.Provider,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("netbird:index:NetBirdRealm", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        # Renaming or deleting the realm deletes every user and session in it. Protection makes
+        # Pulumi refuse such a plan; the provider-side flag also refuses a delete from outside.
+        keep = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+            protect=settings.protect_realm))
+
+        self.realm = keycloak.Realm(
+            f"{name}-realm",
+            realm=settings.realm,
+            enabled=True,
+            terraform_deletion_protection=settings.protect_realm,
+            opts=keep,
+        )
+        realm_id = self.realm.id
+
+        self.user = keycloak.User(
+            f"{name}-user",
+            realm_id=realm_id,
+            username=settings.user_name,
+            email=settings.user_email,
+            # Without a verified e-mail and names, Keycloak 24+ stops the first login to ask.
+            email_verified=True,
+            first_name=settings.user_first_name,
+            last_name=settings.user_last_name,
+            enabled=True,
+            initial_password=keycloak.UserInitialPasswordArgs(
+                value=pulumi.Output.secret(settings.user_password), temporary=False),
+            opts=keep,
+        )
+
+        root = f"https://{settings.domain}/"
+        self.client = keycloak.openid.Client(
+            f"{name}-client",
+            realm_id=realm_id,
+            client_id=settings.client_id,
+            name="NetBird",
+            enabled=True,
+            # Public: the dashboard and the CLI cannot keep a secret.
+            access_type="PUBLIC",
+            standard_flow_enabled=True,
+            direct_access_grants_enabled=True,
+            # Linux CLI clients log in only through the device-code flow.
+            oauth2_device_authorization_grant_enabled=True,
+            implicit_flow_enabled=False,
+            service_accounts_enabled=False,
+            pkce_code_challenge_method="S256",
+            root_url=root,
+            valid_redirect_uris=redirect_uris(settings),
+            valid_post_logout_redirect_uris=[f"https://{settings.domain}/*"],
+            web_origins=["+"],
+            opts=child,
+        )
+
+        # The scope is bound to the client below, not made a realm default: a realm default
+        # would reach only clients created later and would add a second, drifting owner.
+        self.scope = keycloak.openid.ClientScope(
+            f"{name}-audience-scope",
+            realm_id=realm_id,
+            name=settings.audience_scope,
+            description="Adds the NetBird client to the audience of access tokens",
+            include_in_token_scope=True,
+            opts=child,
+        )
+        self.audience_mapper = keycloak.openid.AudienceProtocolMapper(
+            f"{name}-audience-mapper",
+            realm_id=realm_id,
+            client_scope_id=self.scope.id,
+            name=AUDIENCE_MAPPER_NAME,
+            # The client's Output, not the literal, so the mapper waits for the client to exist.
+            included_client_audience=self.client.client_id,
+            add_to_access_token=True,
+            add_to_id_token=False,
+            opts=child,
+        )
+        # Authoritative over the client's whole default list: the built-ins must be repeated.
+        self.default_scopes = keycloak.openid.ClientDefaultScopes(
+            f"{name}-client-default-scopes",
+            realm_id=realm_id,
+            client_id=self.client.id,
+            default_scopes=self.scope.name.apply(client_default_scopes),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                depends_on=[self.audience_mapper])),
+        )
+
+        self.backend_client = keycloak.openid.Client(
+            f"{name}-backend-client",
+            realm_id=realm_id,
+            client_id=settings.backend_client_id,
+            name="NetBird management backend",
+            enabled=True,
+            access_type="CONFIDENTIAL",
+            service_accounts_enabled=True,
+            standard_flow_enabled=False,
+            direct_access_grants_enabled=False,
+            implicit_flow_enabled=False,
+            oauth2_device_authorization_grant_enabled=False,
+            opts=child,
+        )
+        realm_management = keycloak.openid.get_client_output(
+            realm_id=realm_id, client_id="realm-management",
+            opts=pulumi.InvokeOutputOptions(provider=provider, parent=self))
+        self.backend_role = keycloak.openid.ClientServiceAccountRole(
+            f"{name}-backend-{settings.backend_role}",
+            realm_id=realm_id,
+            service_account_user_id=self.backend_client.service_account_user_id,
+            client_id=realm_management.id,
+            role=settings.backend_role,
+            opts=child,
+        )
+
+        self.realm_name = self.realm.realm
+        self.client_id = self.client.client_id
+        self.audience_scope = self.scope.name
+        self.backend_client_id = self.backend_client.client_id
+        self.backend_client_secret = pulumi.Output.secret(self.backend_client.client_secret)
+        self.user_name = self.user.username
+        self.register_outputs({
+            "realm_name": self.realm_name,
+            "client_id": self.client_id,
+            "audience_scope": self.audience_scope,
+            "backend_client_id": self.backend_client_id,
+            "backend_client_secret": self.backend_client_secret,
+            "user_name": self.user_name,
+        })

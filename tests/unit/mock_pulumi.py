@@ -1,0 +1,109 @@
+"""Pulumi mocks for unit tests (no engine, no Keycloak, no Docker): they record every resource
+the program registers, with its inputs, options and provider, so tests can assert on them."""
+
+from __future__ import annotations
+
+import asyncio
+import runpy
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+from pulumi.runtime import settings as runtime_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Registered:
+    typ: str
+    name: str
+    inputs: dict
+    provider: Optional[str]
+    custom: bool
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[Registered] = []
+        self.calls: list[tuple[str, dict, Optional[str]]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.provider,
+                                         args.custom))
+        state = dict(args.inputs)
+        if args.typ == "keycloak:index/realm:Realm":
+            return [args.inputs["realm"], state]
+        if args.typ == "keycloak:openid/client:Client":
+            if args.inputs.get("accessType") == "CONFIDENTIAL":
+                state["clientSecret"] = "mock-backend-secret"
+            if args.inputs.get("serviceAccountsEnabled"):
+                state["serviceAccountUserId"] = f"sa-{args.name}"
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = "sha256:mockimage"
+        return [f"{args.name}-id" if args.custom else "", state]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append((args.token, dict(args.args), args.provider))
+        if args.token == "keycloak:openid/getClient:getClient":
+            return {"id": "realm-management-uuid", "clientId": args.args["clientId"],
+                    "realmId": args.args["realmId"]}
+        return {}
+
+    def by_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str, name: Optional[str] = None) -> Registered:
+        found = [r for r in self.by_type(typ) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {typ} {name or ''}, found {len(found)}"
+        return found[0]
+
+
+@dataclass
+class ProgramRun:
+    mocks: RecordingMocks
+    exports: dict[str, Any]
+    secret_exports: set[str]
+    error: Optional[BaseException]
+
+
+def run_program(config: dict[str, str], secret_keys: list[str], stack: str = "dev",
+                preview: bool = False) -> ProgramRun:
+    """Runs __main__.py under mocks and resolves its exports (values and which are secret)."""
+    mocks = RecordingMocks()
+    saved = runtime_settings.SETTINGS
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    exports: dict[str, Any] = {}
+    secret: set[str] = set()
+    error: Optional[BaseException] = None
+    try:
+        pulumi.runtime.set_mocks(mocks, project="netbird-keycloak", stack=stack, preview=preview)
+        pulumi.runtime.set_all_config(config, secret_keys)
+
+        @pulumi.runtime.test
+        def program():
+            runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__")
+            outputs = {name: pulumi.Output.from_input(value) for name, value
+                       in pulumi.runtime.get_root_resource().outputs.items()}
+
+            async def collect():
+                for name, output in outputs.items():
+                    exports[name] = await output.future()
+                    if await output.is_secret():
+                        secret.add(name)
+
+            return asyncio.ensure_future(collect())
+
+        try:
+            program()
+        except Exception as raised:  # noqa: BLE001 - returned to the test to assert on
+            error = raised
+    finally:
+        runtime_settings.SETTINGS = saved
+        pulumi.runtime.set_all_config({}, [])
+        loop.close()
+    return ProgramRun(mocks, exports, secret, error)
+

@@ -1,0 +1,157 @@
+"""Settings validation: pure, no Pulumi. Every bad value is refused with its key and the fix."""
+
+import pytest
+
+from components.settings import (DEFAULT_KEYCLOAK_IMAGE, RawValue, SettingsError,
+                                 parse_settings)
+
+GOOD = {
+    "netbird:domain": RawValue("netbird.example.com"),
+    "keycloak:adminPassword": RawValue("Xk3-vq9-Lm2-Pz7", secret=True),
+    "netbird:userPassword": RawValue("Ab9-Zx8-Cv7-Qw6", secret=True),
+}
+
+
+def parse(**changes):
+    raw = dict(GOOD)
+    for key, value in changes.items():
+        full = key.replace("__", ":")
+        if value is None:
+            raw.pop(full, None)
+        else:
+            raw[full] = value if isinstance(value, RawValue) else RawValue(value)
+    return parse_settings(raw, "dev")
+
+
+def test_defaults_follow_netbirds_keycloak_guide():
+    s = parse()
+    assert s.netbird.realm == "netbird"
+    assert s.netbird.client_id == "netbird-client"
+    assert s.netbird.backend_client_id == "netbird-backend"
+    assert s.netbird.audience_scope == "netbird-client-audience"
+    assert s.netbird.pkce_ports == (53000,)
+    assert s.netbird.protect_realm is True
+    assert s.netbird.backend_role == "view-users"
+    assert s.netbird.user_email == "netbird@netbird.example.com"
+    assert s.keycloak.deploy is True
+    assert s.keycloak.url == "http://localhost:8080"
+    assert s.keycloak.image == DEFAULT_KEYCLOAK_IMAGE
+    assert s.keycloak.admin_user != "admin"
+    assert s.keycloak.client_timeout >= 30
+
+
+def test_secrets_are_kept_out_of_repr():
+    s = parse()
+    assert "Xk3-vq9-Lm2-Pz7" not in repr(s)
+    assert "Ab9-Zx8-Cv7-Qw6" not in repr(s)
+
+
+def test_existing_keycloak_mode_takes_its_url():
+    s = parse(keycloak__deploy="false", keycloak__url="https://auth.example.com",
+              keycloak__adminUser="admin", keycloak__adminPassword=RawValue("short", True))
+    # An existing Keycloak's admin account is the operator's business, not ours to police.
+    assert s.keycloak.deploy is False
+    assert s.keycloak.url == "https://auth.example.com"
+
+
+def test_user_deletion_switches_backend_role():
+    assert parse(netbird__userDeleteFromIdp="true").netbird.backend_role == "manage-users"
+
+
+def test_pkce_ports_accept_list_and_comma_forms():
+    assert parse(netbird__pkcePorts="[53000, 54000]").netbird.pkce_ports == (53000, 54000)
+    assert parse(netbird__pkcePorts="53000,54000").netbird.pkce_ports == (53000, 54000)
+
+
+BAD = [
+    ("netbird:domain", None, "is required"),
+    ("netbird:domain", "https://netbird.example.com", "bare host name"),
+    ("netbird:domain", "netbird.example.com/path", "bare host name"),
+    ("netbird:domain", "netbird.example.com:443", "bare host name"),
+    ("netbird:domain", "netbird", "at least two labels"),
+    ("netbird:domain", "nеtbird.example.com", "ASCII"),  # Cyrillic 'е'
+    ("netbird:domain", "bad_label.example.com", "valid DNS name"),
+    ("netbird:domain", "a" * 64 + ".example.com", "valid DNS name"),
+    ("netbird:domain", "NetBird.Example.com", "lower case"),
+    ("netbird:domain", "netbird.example.com\n", "control character"),
+    ("netbird:domain", "net bird.example.com", "valid DNS name"),
+    ("netbird:realm", "net bird", "no spaces"),
+    ("netbird:realm", "r" * 37, "at most 36"),
+    ("netbird:realm", "master", "master"),
+    ("netbird:realm", "netbird;rm", "no spaces"),
+    ("netbird:clientId", "netbird client", "no spaces"),
+    ("netbird:backendClientId", "netbird-client", "must differ"),
+    ("netbird:audienceScope", "basic", "built-in"),
+    ("netbird:pkcePorts", "[80]", "1024 to 65535"),
+    ("netbird:pkcePorts", "[70000]", "1024 to 65535"),
+    ("netbird:pkcePorts", "[53000, 53000]", "twice"),
+    ("netbird:pkcePorts", "fifty", "list of port numbers"),
+    ("netbird:pkcePorts", "[]", "non-empty"),
+    ("netbird:pkcePorts", '["53000"]', "non-empty list of port numbers"),
+    ("netbird:userEmail", "not-an-email", "e-mail"),
+    ("netbird:letsencryptEmail", "ops@", "e-mail"),
+    ("netbird:protectRealm", "yes", "true or false"),
+    ("netbird:userPassword", None, "is required"),
+    ("netbird:userPassword", RawValue("Ab9-Zx8-Cv7-Qw6"), "plain text"),
+    ("netbird:userPassword", RawValue("short1", True), "too short"),
+    ("netbird:userPassword", RawValue("qqqqqqqqqqqqqqqq", True), "repetitive"),
+    ("keycloak:adminPassword", RawValue("changeme", True), "too short"),
+    ("keycloak:adminPassword", RawValue("kcadmin", True), "too short"),
+    ("keycloak:adminPassword", RawValue("Xk3-vq9-Lm2-Pz7"), "plain text"),
+    ("keycloak:adminPassword", None, "is required"),
+    ("keycloak:adminUser", "admin", "must not be 'admin'"),
+    ("keycloak:adminUser", "ADMIN", "must not be 'admin'"),
+    ("keycloak:url", "auth.example.com", "http:// or https://"),
+    ("keycloak:url", "https://auth.example.com/", "must not end with '/'"),
+    ("keycloak:url", "ftp://auth.example.com", "http:// or https://"),
+    ("keycloak:url", "https://user:pw@auth.example.com", "credentials"),
+    ("keycloak:url", "https://auth.example.com/$(id)", "characters"),
+    ("keycloak:httpPort", "0", "from 1 to 65535"),
+    ("keycloak:httpPort", "65536", "from 1 to 65535"),
+    ("keycloak:httpPort", "eighty", "whole number"),
+    ("keycloak:managementPort", "8080", "must differ"),
+    ("keycloak:image", "quay.io/keycloak/keycloak:latest", "pinned version"),
+    ("keycloak:image", "quay.io/keycloak/keycloak", "pinned version"),
+    ("keycloak:image", "Keycloak Image", "not a Docker image"),
+    ("keycloak:networkMode", "overlay", "bridge or host"),
+    ("keycloak:bindAddress", "0.0.0.999", "IPv4"),
+    ("keycloak:containerName", "my container", "no spaces"),
+    ("keycloak:clientTimeout", "5", "from 30 to 600"),
+    ("keycloak:deploy", "maybe", "true or false"),
+    ("keycloak:version", "latest", "version such as"),
+    ("docker:host", "ssh://host; rm -rf /", "shell characters"),
+    ("docker:host", "host.example.com", "ssh://"),
+    ("netbird:domian", "typo.example.com", "not a setting of this program"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", BAD, ids=[f"{k}={v!r}"[:60] for k, v, _ in BAD])
+def test_bad_setting_is_refused_naming_key_and_fix(key, value, message):
+    with pytest.raises(SettingsError) as caught:
+        parse(**{key.replace(":", "__"): value})
+    problems = [p for p in caught.value.problems if p.startswith(f"{key}:")]
+    assert problems, f"no problem names {key}: {caught.value.problems}"
+    assert any(message in p for p in problems), problems
+    assert all("Fix: pulumi config" in p for p in problems)
+    # A secret must never be echoed back in an error message.
+    for secret in ("Xk3-vq9-Lm2-Pz7", "Ab9-Zx8-Cv7-Qw6", "qqqqqqqqqqqqqqqq", "changeme"):
+        assert secret not in str(caught.value)
+
+
+def test_secret_fix_tells_to_use_secret_flag():
+    with pytest.raises(SettingsError) as caught:
+        parse(netbird__userPassword=RawValue("Ab9-Zx8-Cv7-Qw6"))
+    assert "pulumi config set --secret netbird:userPassword" in str(caught.value)
+
+
+def test_all_problems_are_reported_at_once():
+    with pytest.raises(SettingsError) as caught:
+        parse(netbird__domain="https://x", netbird__realm="a b", keycloak__httpPort="0")
+    keys = {p.split(":", 2)[0] + ":" + p.split(":", 2)[1] for p in caught.value.problems}
+    assert {"netbird:domain", "netbird:realm", "keycloak:httpPort"} <= keys
+
+
+def test_existing_mode_requires_url():
+    with pytest.raises(SettingsError) as caught:
+        parse(keycloak__deploy="false")
+    assert any(p.startswith("keycloak:url:") for p in caught.value.problems)
