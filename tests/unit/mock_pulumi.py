@@ -107,3 +107,15 @@ def run_program(config: dict[str, str], secret_keys: list[str], stack: str = "de
         loop.close()
     return ProgramRun(mocks, exports, secret, error)
 
+
+
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker for a secret value
+
+
+def is_secret_input(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270"
+
+
+def reveal(value: Any) -> Any:
+    """The plain value inside a secret input (unit tests only)."""
+    return value["value"] if is_secret_input(value) else value

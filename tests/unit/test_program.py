@@ -1,0 +1,230 @@
+"""The whole program under Pulumi mocks (unit tests: no engine, Keycloak or Docker).
+
+They pin down the inputs of every resource NetBird depends on, the provider wiring, which
+outputs are secret, and that bad settings stop the program before any resource exists.
+"""
+
+import pytest
+
+from components.netbird_realm import AUDIENCE_MAPPER_NAME
+from tests.unit.mock_pulumi import is_secret_input, reveal, run_program
+
+SECRETS = ["keycloak:adminPassword", "netbird:userPassword"]
+BASE = {
+    "netbird:domain": "netbird.example.com",
+    "keycloak:adminPassword": "Xk3-vq9-Lm2-Pz7",
+    "netbird:userPassword": "Ab9-Zx8-Cv7-Qw6",
+}
+REALM, CLIENT, SCOPE = ("keycloak:index/realm:Realm", "keycloak:openid/client:Client",
+                        "keycloak:openid/clientScope:ClientScope")
+MAPPER = "keycloak:openid/audienceProtocolMapper:AudienceProtocolMapper"
+DEFAULT_SCOPES = "keycloak:openid/clientDefaultScopes:ClientDefaultScopes"
+SA_ROLE = "keycloak:openid/clientServiceAccountRole:ClientServiceAccountRole"
+CONTAINER = "docker:index/container:Container"
+
+
+def deploy(**extra):
+    run = run_program(dict(BASE, **extra), SECRETS)
+    assert run.error is None, run.error
+    return run
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return deploy()
+
+
+def test_realm_is_literal_enabled_and_protected(dev):
+    realm = dev.mocks.one(REALM)
+    assert realm.inputs["realm"] == "netbird"
+    assert realm.inputs["enabled"] is True
+    assert realm.inputs["terraformDeletionProtection"] is True
+
+
+def test_user_has_profile_and_permanent_password(dev):
+    user = dev.mocks.one("keycloak:index/user:User")
+    assert user.inputs["username"] == "netbird"
+    assert user.inputs["realmId"] == "netbird"
+    assert user.inputs["emailVerified"] is True
+    assert user.inputs["email"] == "netbird@netbird.example.com"
+    assert user.inputs["firstName"] and user.inputs["lastName"]
+    assert is_secret_input(user.inputs["initialPassword"])
+    assert reveal(user.inputs["initialPassword"]) == {"value": "Ab9-Zx8-Cv7-Qw6",
+                                                      "temporary": False}
+
+
+def test_netbird_client_access_settings(dev):
+    client = dev.mocks.one(CLIENT, "netbird-client")
+    i = client.inputs
+    assert i["clientId"] == "netbird-client"
+    assert i["accessType"] == "PUBLIC"
+    assert i["standardFlowEnabled"] is True
+    assert i["directAccessGrantsEnabled"] is True
+    assert i["oauth2DeviceAuthorizationGrantEnabled"] is True
+    assert i["implicitFlowEnabled"] is False
+    assert i["pkceCodeChallengeMethod"] == "S256"
+    assert i["rootUrl"] == "https://netbird.example.com/"
+    assert i["validRedirectUris"] == ["https://netbird.example.com/*", "http://localhost:53000"]
+    assert i["validPostLogoutRedirectUris"] == ["https://netbird.example.com/*"]
+    assert i["webOrigins"] == ["+"]
+
+
+def test_each_pkce_port_becomes_a_redirect_uri():
+    run = deploy(**{"netbird:pkcePorts": "[53000, 54000]"})
+    uris = run.mocks.one(CLIENT, "netbird-client").inputs["validRedirectUris"]
+    assert uris == ["https://netbird.example.com/*", "http://localhost:53000",
+                    "http://localhost:54000"]
+
+
+def test_audience_scope_and_mapper(dev):
+    scope = dev.mocks.one(SCOPE)
+    assert scope.inputs["name"] == "netbird-client-audience"
+    assert scope.inputs["includeInTokenScope"] is True
+    mapper = dev.mocks.one(MAPPER)
+    assert mapper.inputs["name"] == AUDIENCE_MAPPER_NAME
+    assert mapper.inputs["clientScopeId"] == "netbird-audience-scope-id"
+    assert mapper.inputs["includedClientAudience"] == "netbird-client"
+    assert mapper.inputs["addToAccessToken"] is True
+    assert mapper.inputs["addToIdToken"] is False
+    assert "clientId" not in mapper.inputs  # attached to the scope, not to the client
+
+
+def test_default_scopes_keep_builtins_and_add_audience(dev):
+    bound = dev.mocks.one(DEFAULT_SCOPES)
+    assert bound.inputs["clientId"] == "netbird-client-id"  # the internal id, not "netbird-client"
+    assert bound.inputs["defaultScopes"] == [
+        "basic", "acr", "profile", "email", "roles", "web-origins", "netbird-client-audience"]
+
+
+def test_backend_client_is_confidential_service_account_only(dev):
+    i = dev.mocks.one(CLIENT, "netbird-backend-client").inputs
+    assert i["clientId"] == "netbird-backend"
+    assert i["accessType"] == "CONFIDENTIAL"
+    assert i["serviceAccountsEnabled"] is True
+    for flow in ("standardFlowEnabled", "directAccessGrantsEnabled", "implicitFlowEnabled",
+                 "oauth2DeviceAuthorizationGrantEnabled"):
+        assert i[flow] is False, flow
+
+
+def test_backend_service_account_gets_view_users(dev):
+    role = dev.mocks.one(SA_ROLE)
+    assert role.inputs["role"] == "view-users"
+    assert role.inputs["clientId"] == "realm-management-uuid"
+    assert role.inputs["serviceAccountUserId"] == "sa-netbird-backend-client"
+    (token, args, provider), = dev.mocks.calls
+    assert args == {"realmId": "netbird", "clientId": "realm-management"}
+    assert provider and "pulumi:providers:keycloak" in provider
+
+
+def test_user_deletion_grants_manage_users():
+    run = deploy(**{"netbird:userDeleteFromIdp": "true"})
+    assert run.mocks.one(SA_ROLE).inputs["role"] == "manage-users"
+
+
+def test_every_resource_names_an_explicit_provider(dev):
+    custom = [r for r in dev.mocks.resources if r.custom and not r.typ.startswith("pulumi:")]
+    assert len(custom) == 11
+    for resource in custom:
+        package = resource.typ.split(":")[0]
+        assert resource.provider and f"pulumi:providers:{package}::" in resource.provider, \
+            resource.name
+
+
+def test_keycloak_provider_settings(dev):
+    provider = dev.mocks.one("pulumi:providers:keycloak").inputs
+    # Provider inputs travel as strings on the wire.
+    assert provider["initialLogin"] == "false"
+    assert int(provider["clientTimeout"]) >= 30
+    assert provider["clientId"] == "admin-cli"
+    assert provider["username"] == "kcadmin"
+    assert is_secret_input(provider["password"])
+    assert provider["url"] == "http://127.0.0.1:8080"
+
+
+def test_container_runs_keycloak_with_health_and_bootstrap_admin(dev):
+    c = dev.mocks.one(CONTAINER).inputs
+    assert is_secret_input(c["envs"])  # it holds the admin password
+    envs = reveal(c["envs"])
+    assert c["name"] == "keycloak-dev"
+    assert c["image"] == "sha256:mockimage"
+    assert c["command"] == ["start-dev", "--http-port=8080", "--http-management-port=9000"]
+    assert "KC_HEALTH_ENABLED=true" in envs
+    assert "KC_BOOTSTRAP_ADMIN_USERNAME=kcadmin" in envs
+    assert "KC_BOOTSTRAP_ADMIN_PASSWORD=Xk3-vq9-Lm2-Pz7" in envs
+    assert c["wait"] is True and c["waitTimeout"] >= 120
+    assert "/health/ready" in c["healthcheck"]["tests"][1]
+    assert "9000" in c["healthcheck"]["tests"][1]
+    assert c["ports"] == [{"internal": 8080, "external": 8080, "ip": "127.0.0.1"}]
+    assert c["volumes"] == [{"containerPath": "/opt/keycloak/data",
+                             "volumeName": "keycloak-dev-data"}]
+    image = dev.mocks.one("docker:index/remoteImage:RemoteImage").inputs
+    assert image["name"] == "quay.io/keycloak/keycloak:26.7.3"
+    assert image["keepLocally"] is True
+
+
+def test_host_network_publishes_no_ports():
+    run = deploy(**{"keycloak:networkMode": "host", "keycloak:httpPort": "18080",
+                    "keycloak:managementPort": "19000"})
+    c = run.mocks.one(CONTAINER).inputs
+    assert c["networkMode"] == "host"
+    assert not c.get("ports")
+    assert "--http-port=18080" in c["command"]
+
+
+def test_remote_docker_host_reaches_the_provider():
+    run = deploy(**{"docker:host": "ssh://deploy@netbird.example.com"})
+    assert run.mocks.one("pulumi:providers:docker").inputs["host"] == \
+        "ssh://deploy@netbird.example.com"
+
+
+def test_existing_keycloak_creates_no_docker_resources():
+    run = deploy(**{"keycloak:deploy": "false", "keycloak:url": "https://auth.example.com"})
+    assert not [r for r in run.mocks.resources if r.typ.startswith(("docker:", "pulumi:providers:docker"))]
+    assert run.mocks.one("pulumi:providers:keycloak").inputs["url"] == "https://auth.example.com"
+    assert run.exports["issuer_url"] == "https://auth.example.com/realms/netbird"
+
+
+def test_outputs_netbird_needs(dev):
+    e = dev.exports
+    assert e["issuer_url"] == "http://localhost:8080/realms/netbird"
+    assert e["oidc_configuration_endpoint"] == \
+        "http://localhost:8080/realms/netbird/.well-known/openid-configuration"
+    assert e["admin_endpoint"] == "http://localhost:8080/admin/realms/netbird"
+    assert e["admin_console_url"].startswith("http://localhost:8080/admin/")
+    assert (e["client_id"], e["audience"], e["audience_scope"]) == \
+        ("netbird-client", "netbird-client", "netbird-client-audience")
+    assert (e["backend_client_id"], e["user_name"]) == ("netbird-backend", "netbird")
+    assert e["backend_client_secret"] == "mock-backend-secret"
+
+
+def test_only_the_backend_secret_output_is_secret_and_it_is(dev):
+    assert dev.secret_exports == {"backend_client_secret"}
+
+
+def test_configured_names_are_used_literally():
+    run = deploy(**{"netbird:realm": "acme", "netbird:clientId": "acme-client",
+                    "netbird:audienceScope": "acme-aud", "netbird:backendClientId": "acme-be"})
+    assert run.mocks.one(REALM).inputs["realm"] == "acme"
+    assert run.mocks.one(CLIENT, "netbird-client").inputs["clientId"] == "acme-client"
+    assert run.mocks.one(MAPPER).inputs["includedClientAudience"] == "acme-client"
+    assert run.mocks.one(DEFAULT_SCOPES).inputs["defaultScopes"][-1] == "acme-aud"
+    assert run.exports["audience_scope"] == "acme-aud"
+
+
+@pytest.mark.parametrize("key,value", [
+    ("netbird:domain", "https://netbird.example.com"),
+    ("netbird:realm", "net bird"),
+    ("keycloak:adminUser", "admin"),
+])
+def test_bad_settings_stop_before_any_resource(key, value):
+    run = run_program(dict(BASE, **{key: value}), SECRETS)
+    assert run.error is not None and key in str(run.error)
+    assert run.mocks.resources == []
+
+
+def test_plain_text_secret_stops_before_any_resource():
+    run = run_program(BASE, ["keycloak:adminPassword"])  # userPassword stored in plain text
+    assert run.error is not None
+    assert "pulumi config set --secret netbird:userPassword" in str(run.error)
+    assert "Ab9-Zx8-Cv7-Qw6" not in str(run.error)
+    assert run.mocks.resources == []
