@@ -13,7 +13,8 @@ from components.settings import KeycloakSettings
 _READY_PROBE = (
     "exec 3<>/dev/tcp/127.0.0.1/{port} && "
     "printf 'GET /health/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && "
-    "grep -q '\"UP\"' <&3"
+    # The status line, not the body: single checks read "UP" while the whole server is DOWN.
+    "head -n 1 <&3 | grep -q ' 200'"
 )
 
 
@@ -78,7 +79,8 @@ class KeycloakServer(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(container_path="/opt/keycloak/data",
                                                 volume_name=volume.name)],
             healthcheck=docker.ContainerHealthcheckArgs(
-                tests=["CMD-SHELL", _READY_PROBE.format(port=settings.management_port)],
+                # bash, not CMD-SHELL's /bin/sh: /dev/tcp is a bash feature.
+                tests=["CMD", "bash", "-c", _READY_PROBE.format(port=settings.management_port)],
                 interval="5s", timeout="5s", retries=60, start_period="20s",
             ),
             # `up` returns only once Keycloak answers ready, so the realm is never created early.

@@ -152,8 +152,9 @@ def test_container_runs_keycloak_with_health_and_bootstrap_admin(dev):
     assert "KC_BOOTSTRAP_ADMIN_USERNAME=kcadmin" in envs
     assert "KC_BOOTSTRAP_ADMIN_PASSWORD=Xk3-vq9-Lm2-Pz7" in envs
     assert c["wait"] is True and c["waitTimeout"] >= 120
-    assert "/health/ready" in c["healthcheck"]["tests"][1]
-    assert "9000" in c["healthcheck"]["tests"][1]
+    assert c["healthcheck"]["tests"][:3] == ["CMD", "bash", "-c"]
+    assert "/health/ready" in c["healthcheck"]["tests"][3]
+    assert "/127.0.0.1/9000" in c["healthcheck"]["tests"][3]
     assert c["ports"] == [{"internal": 8080, "external": 8080, "ip": "127.0.0.1"}]
     assert c["volumes"] == [{"containerPath": "/opt/keycloak/data",
                              "volumeName": "keycloak-dev-data"}]
