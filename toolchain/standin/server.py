@@ -36,11 +36,16 @@ def to_dict(struct: Optional[struct_pb2.Struct]) -> dict:
     return _ints(data)
 
 
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
 def _ints(value: Any) -> Any:
     # Struct carries every number as a double; Keycloak and Docker want integers.
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
+        if _SECRET_SIG in value:  # the engine may send secrets wrapped even when told not to
+            return _ints(value.get("value"))
         return {k: _ints(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_ints(v) for v in value]

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Installs everything `make up` and `make test` need, idempotently, and caches what is slow.
+#
+#   scripts/bootstrap.sh [venv] [cli] [plugins] [docker] [keycloak] [image]   (default: all)
+#
+# Each piece is taken from the best source that works on this machine, in this order:
+#   CLI:      `pulumi` on PATH at the pinned version -> cached build -> official download ->
+#             built from the Go module proxy (toolchain/pulumi-cli wrapper module).
+#   plugins:  already installed -> `pulumi plugin install` (official download) -> the project's
+#             stand-in providers (toolchain/standin), when the real plugins cannot be had.
+#   docker:   a running engine -> Debian's docker.io started for the tests.
+#   keycloak: the distribution from Maven Central (for the native Keycloak the tests start).
+#   image:    present locally -> pulled from quay.io -> built locally (debootstrap + JRE + dist).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${NETBIRD_KEYCLOAK_CACHE:-$HOME/.cache/netbird-keycloak}
+PULUMI_VERSION=3.259.0
+KEYCLOAK_VERSION=26.7.3
+KEYCLOAK_IMAGE=${KEYCLOAK_IMAGE:-netbird-keycloak/keycloak:$KEYCLOAK_VERSION}
+OFFICIAL_IMAGE=quay.io/keycloak/keycloak:$KEYCLOAK_VERSION
+CLI_DIR=$CACHE/pulumi-v$PULUMI_VERSION/bin
+export PULUMI_HOME=${PULUMI_HOME:-$ROOT/.pulumi-home}
+export PULUMI_SKIP_UPDATE_CHECK=true
+VENV=$ROOT/.venv
+
+step_start=0
+step() { step_start=$(date +%s); printf '==> %s\n' "$*"; }
+done_step() { printf '    %s (%ss)\n' "$*" "$(( $(date +%s) - step_start ))"; }
+fail() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
+
+do_venv() {
+  step "Python virtualenv .venv from requirements-dev.txt"
+  local stamp=$VENV/.requirements.sha
+  local want; want=$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    done_step "up to date"; return
+  fi
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
+  echo "$want" > "$stamp"
+  done_step "installed"
+}
+
+cli_ok() { [ -x "$1/pulumi" ] && [ "$("$1/pulumi" version 2>/dev/null)" = "v$PULUMI_VERSION" ]; }
+
+do_cli() {
+  step "Pulumi CLI v$PULUMI_VERSION"
+  if cli_ok "$CLI_DIR"; then done_step "cached in $CLI_DIR"; return; fi
+  local on_path; on_path=$(command -v pulumi || true)
+  if [ -n "$on_path" ] && cli_ok "$(dirname "$on_path")"; then
+    mkdir -p "$CLI_DIR"; ln -sf "$on_path" "$CLI_DIR/pulumi"; done_step "using $on_path"; return
+  fi
+  mkdir -p "$CLI_DIR"
+  local tgz=$CACHE/dl/pulumi-v$PULUMI_VERSION-linux-x64.tar.gz
+  mkdir -p "$CACHE/dl"
+  if curl -fsSL --connect-timeout 10 -o "$tgz.part" \
+      "https://get.pulumi.com/releases/sdk/pulumi-v$PULUMI_VERSION-linux-x64.tar.gz" 2>/dev/null; then
+    mv "$tgz.part" "$tgz"; tar -xzf "$tgz" -C "$CLI_DIR" --strip-components=1
+    done_step "official download"; return
+  fi
+  rm -f "$tgz.part"
+  echo "    official download unreachable; building from the Go module proxy (cold: ~4 min)"
+  command -v go >/dev/null || fail "no Go toolchain to build the Pulumi CLI; install Go 1.26+"
+  (cd "$ROOT/toolchain/pulumi-cli" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -p 2 -trimpath \
+      -tags osusergo,grpcnotrace \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+      -o "$CLI_DIR/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+  cli_ok "$CLI_DIR" || fail "the built CLI does not report v$PULUMI_VERSION"
+  done_step "built $("$CLI_DIR/pulumi" version)"
+}
+
+plugin_version() {  # the version the installed Python SDK asks the engine for
+  "$VENV/bin/python" - "$1" <<'PY'
+import importlib.resources, json, sys
+print(json.loads((importlib.resources.files(f"pulumi_{sys.argv[1]}") / "pulumi-plugin.json").read_text())["version"])
+PY
+}
+
+do_plugins() {
+  local name version launcher
+  for name in keycloak docker; do
+    version=$(plugin_version "$name")
+    step "resource plugin $name $version"
+    local dir=$PULUMI_HOME/plugins/resource-$name-v$version
+    if [ -x "$dir/pulumi-resource-$name" ] && [ ! -e "$dir.partial" ] && [ ! -f "$dir/.standin" ]; then
+      done_step "installed"; continue
+    fi
+    if [ ! -f "$dir/.standin" ] &&
+       timeout 120 "$CLI_DIR/pulumi" plugin install resource "$name" "$version" >/dev/null 2>&1; then
+      done_step "official plugin installed"; continue
+    fi
+    # The real plugin cannot be had here: the official download is unreachable and the Go
+    # module proxy refuses github.com/pulumi/pulumi-$name/provider (HTTP 403).
+    launcher=$(mktemp -d)/pulumi-resource-$name
+    printf '#!/bin/sh\n# netbird-keycloak stand-in for pulumi-resource-%s (see toolchain/standin)\nPYTHONPATH="%s" exec "%s" -m standin.%s "$@"\n' \
+      "$name" "$ROOT/toolchain" "$VENV/bin/python" "$name" > "$launcher"
+    chmod 0755 "$launcher"
+    "$CLI_DIR/pulumi" plugin rm resource "$name" "$version" --yes >/dev/null 2>&1 || true
+    "$CLI_DIR/pulumi" plugin install resource "$name" "$version" --file "$launcher" >/dev/null
+    touch "$dir/.standin"
+    rm -rf "$(dirname "$launcher")"
+    done_step "STAND-IN provider installed (real plugin unavailable on this machine)"
+  done
+}
+
+docker_ok() { docker info >/dev/null 2>&1; }
+
+do_docker() {
+  step "Docker engine"
+  if docker_ok; then done_step "running ($(docker version --format '{{.Server.Version}}'))"; return; fi
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null ||
+    fail "no Docker engine answers and this is not a Debian machine with root: start Docker"
+  if ! command -v dockerd >/dev/null; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  fi
+  # This sandbox allows neither iptables nor a bridge; containers use host networking here.
+  nohup dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+    >"$CACHE/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do docker_ok && break; sleep 1; done
+  docker_ok || fail "dockerd did not start; see $CACHE/dockerd.log"
+  done_step "started dockerd (log: $CACHE/dockerd.log)"
+}
+
+do_keycloak() {
+  step "Keycloak $KEYCLOAK_VERSION distribution (Maven Central)"
+  local home=$CACHE/keycloak-$KEYCLOAK_VERSION
+  if [ -x "$home/bin/kc.sh" ]; then done_step "cached in $home"; return; fi
+  local tgz=$CACHE/dl/keycloak-$KEYCLOAK_VERSION.tar.gz
+  mkdir -p "$CACHE/dl"
+  if [ ! -s "$tgz" ]; then
+    curl -fsSL -o "$tgz.part" "https://repo.maven.apache.org/maven2/org/keycloak/keycloak-quarkus-dist/$KEYCLOAK_VERSION/keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz"
+    mv "$tgz.part" "$tgz"
+  fi
+  tar -xzf "$tgz" -C "$CACHE"
+  [ -x "$home/bin/kc.sh" ] || fail "unexpected archive layout in $tgz"
+  done_step "unpacked to $home"
+}
+
+do_image() {
+  step "Keycloak image $KEYCLOAK_IMAGE"
+  if docker image inspect "$KEYCLOAK_IMAGE" >/dev/null 2>&1; then done_step "present"; return; fi
+  if timeout 60 docker pull -q "$OFFICIAL_IMAGE" >/dev/null 2>&1; then
+    docker tag "$OFFICIAL_IMAGE" "$KEYCLOAK_IMAGE"; done_step "pulled $OFFICIAL_IMAGE"; return
+  fi
+  echo "    no registry reachable; building from Debian packages and the Maven distribution"
+  command -v debootstrap >/dev/null ||
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  local rootfs=$CACHE/rootfs-$KEYCLOAK_VERSION
+  local mirror; mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1)
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase --include=openjdk-17-jre-headless,ca-certificates bookworm \
+    "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$CACHE/debootstrap.log" 2>&1 ||
+    fail "debootstrap failed; see $CACHE/debootstrap.log"
+  cp -a "$CACHE/keycloak-$KEYCLOAK_VERSION" "$rootfs/opt/keycloak"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]' --change 'CMD ["start-dev"]' \
+    --change 'ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64' - "$KEYCLOAK_IMAGE" >/dev/null
+  rm -rf "$rootfs"
+  done_step "built locally"
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(venv cli plugins docker keycloak image)
+total_start=$(date +%s)
+for s in "${steps[@]}"; do "do_$s"; done
+printf '==> bootstrap done in %ss\n' "$(( $(date +%s) - total_start ))"

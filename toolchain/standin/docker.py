@@ -1,0 +1,237 @@
+"""Stand-in `docker` provider: RemoteImage, Volume and Container over the Docker Engine API.
+
+Semantics follow pulumi-docker 5.1 where this program relies on them: an image present locally is
+never pulled, `keepLocally` keeps it on delete, a container with `wait` is created only once its
+healthcheck reports healthy, and almost every container input forces a replacement.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+import urllib.parse
+from typing import Any, Optional
+
+from standin.server import ProviderError, Resource, StandinProvider, serve
+
+VERSION = "5.1.0"
+_NS = 1_000_000_000
+
+
+def _duration_ns(text: Optional[str], default: str) -> int:
+    text = text or default
+    units = {"ms": _NS // 1000, "s": _NS, "m": 60 * _NS, "h": 3600 * _NS}
+    for suffix in ("ms", "s", "m", "h"):
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * units[suffix])
+    return int(text)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class DockerApi:
+    def __init__(self, host: Optional[str]):
+        host = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        self.host = host
+        if host.startswith("unix://"):
+            self._connect = lambda timeout: _UnixConnection(host[len("unix://"):], timeout)
+        elif host.startswith("tcp://"):
+            netloc = host[len("tcp://"):]
+            self._connect = lambda timeout: http.client.HTTPConnection(netloc, timeout=timeout)
+        else:
+            raise ProviderError(f"docker provider: the stand-in provider reaches unix:// and "
+                                f"tcp:// hosts only, not {host!r}; install the real "
+                                f"pulumi-resource-docker plugin for ssh://")
+
+    def call(self, method: str, path: str, body: Any = None, ok=(200, 201, 204, 304),
+             missing_ok: bool = False, timeout: float = 60):
+        connection = self._connect(timeout)
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            connection.request(method, "/v1.41" + path, body=data,
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            raw = response.read()
+        except OSError as error:
+            raise ProviderError(f"docker provider: cannot reach the Docker engine at "
+                                f"{self.host}: {error}") from None
+        finally:
+            connection.close()
+        if response.status == 404 and missing_ok:
+            return None
+        if response.status not in ok:
+            raise ProviderError(f"docker provider: {method} {path} answered HTTP "
+                                f"{response.status}: {raw.decode(errors='replace')[:300]}")
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw.decode(errors="replace")
+
+
+def _api(provider: StandinProvider) -> DockerApi:
+    api = getattr(provider, "_api", None)
+    if api is None:
+        api = provider._api = DockerApi(provider.config.get("host"))  # type: ignore[attr-defined]
+    return api
+
+
+class _DockerResource(Resource):
+    @property
+    def api(self) -> DockerApi:
+        return _api(self.provider)
+
+
+class RemoteImage(_DockerResource):
+    replace_on = ("name",)
+
+    def create(self, i):
+        name = i["name"]
+        image = self.api.call("GET", f"/images/{urllib.parse.quote(name, safe='')}/json",
+                              missing_ok=True)
+        if image is None:  # only a missing image is pulled
+            repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
+            query = urllib.parse.urlencode({"fromImage": repo or name, "tag": tag or "latest"})
+            self.api.call("POST", f"/images/create?{query}", timeout=900)
+            image = self.api.call("GET", f"/images/{urllib.parse.quote(name, safe='')}/json")
+        return image["Id"], {"imageId": image["Id"], "repoDigest": (image.get("RepoDigests")
+                                                                   or [""])[0]}
+
+    def read(self, id_, state):
+        image = self.api.call("GET", f"/images/{urllib.parse.quote(id_, safe='')}/json",
+                              missing_ok=True)
+        return None if image is None else {"imageId": image["Id"]}
+
+    def update(self, id_, olds, news):
+        return {}
+
+    def delete(self, id_, state):
+        if not state.get("keepLocally"):
+            self.api.call("DELETE", f"/images/{urllib.parse.quote(id_, safe='')}",
+                          missing_ok=True, ok=(200, 409))
+
+
+class Volume(_DockerResource):
+    replace_on = ("name", "driver", "driverOpts", "labels")
+
+    def create(self, i):
+        volume = self.api.call("POST", "/volumes/create", {"Name": i["name"]})
+        return volume["Name"], {"mountpoint": volume.get("Mountpoint", "")}
+
+    def read(self, id_, state):
+        volume = self.api.call("GET", f"/volumes/{id_}", missing_ok=True)
+        return None if volume is None else {"name": volume["Name"]}
+
+    def update(self, id_, olds, news):
+        return {}
+
+    def delete(self, id_, state):
+        self.api.call("DELETE", f"/volumes/{id_}", missing_ok=True)
+
+
+class Container(_DockerResource):
+    replace_on = ("name", "image", "command", "envs", "ports", "networkMode", "volumes",
+                  "healthcheck", "entrypoints", "memory")
+
+    def _spec(self, i: dict) -> dict:
+        host: dict = {"NetworkMode": i.get("networkMode", "bridge"),
+                      "RestartPolicy": {"Name": i.get("restart", "no")},
+                      "Binds": [f"{v.get('volumeName') or v.get('hostPath')}:{v['containerPath']}"
+                                + (":ro" if v.get("readOnly") else "")
+                                for v in i.get("volumes", [])],
+                      "PortBindings": {}}
+        exposed = {}
+        for port in i.get("ports", []):
+            key = f"{port['internal']}/{port.get('protocol', 'tcp')}"
+            exposed[key] = {}
+            host["PortBindings"][key] = [{"HostIp": port.get("ip", "0.0.0.0"),
+                                          "HostPort": str(port.get("external", ""))}]
+        if i.get("memory"):
+            host["Memory"] = int(i["memory"]) * 1024 * 1024
+        spec: dict = {"Image": i["image"], "Cmd": i.get("command"), "Env": i.get("envs", []),
+                      "ExposedPorts": exposed, "HostConfig": host}
+        check = i.get("healthcheck")
+        if check:
+            spec["Healthcheck"] = {
+                "Test": check["tests"], "Interval": _duration_ns(check.get("interval"), "0s"),
+                "Timeout": _duration_ns(check.get("timeout"), "0s"),
+                "Retries": int(check.get("retries", 0)),
+                "StartPeriod": _duration_ns(check.get("startPeriod"), "0s")}
+        return spec
+
+    def create(self, i):
+        if i.get("wait") and not i.get("healthcheck"):
+            raise ProviderError("Container: `wait` needs a healthcheck")
+        created = self.api.call("POST", f"/containers/create?name={i['name']}", self._spec(i))
+        id_ = created["Id"]
+        self.api.call("POST", f"/containers/{id_}/start")
+        if i.get("wait"):
+            self._wait_healthy(id_, i["name"], int(i.get("waitTimeout", 60)))
+        return id_, self._outputs(id_)
+
+    def _wait_healthy(self, id_: str, name: str, timeout: int) -> None:
+        deadline = time.monotonic() + timeout
+        status = "starting"
+        while time.monotonic() < deadline:
+            state = self.api.call("GET", f"/containers/{id_}/json")["State"]
+            if not state.get("Running"):
+                raise ProviderError(f"container {name} stopped while starting (exit code "
+                                    f"{state.get('ExitCode')}); see `docker logs {name}`")
+            status = state.get("Health", {}).get("Status", "none")
+            if status == "healthy":
+                return
+            time.sleep(2)
+        raise ProviderError(f"container {name} was not healthy within {timeout} s (last status "
+                            f"{status}); see `docker logs {name}`")
+
+    def _outputs(self, id_: str) -> dict:
+        info = self.api.call("GET", f"/containers/{id_}/json")
+        return {"hostname": info["Config"].get("Hostname", ""),
+                "exitCode": info["State"].get("ExitCode")}
+
+    def read(self, id_, state):
+        info = self.api.call("GET", f"/containers/{id_}/json", missing_ok=True)
+        if info is None:
+            return None
+        return {"name": info["Name"].lstrip("/")}
+
+    def update(self, id_, olds, news):
+        if olds.get("restart") != news.get("restart"):
+            self.api.call("POST", f"/containers/{id_}/update",
+                          {"RestartPolicy": {"Name": news.get("restart", "no")}})
+        return {}
+
+    def delete(self, id_, state):
+        # Named volumes survive (v=false): they hold Keycloak's data.
+        self.api.call("DELETE", f"/containers/{id_}?force=true&v=false", missing_ok=True)
+
+
+class DockerProvider(StandinProvider):
+    name = "docker"
+    version = VERSION
+    resources = {
+        "docker:index/remoteImage:RemoteImage": RemoteImage,
+        "docker:index/volume:Volume": Volume,
+        "docker:index/container:Container": Container,
+    }
+
+    def configure(self, config):
+        super().configure(config)
+        self._api = None
+
+
+if __name__ == "__main__":
+    serve(DockerProvider())
