@@ -86,7 +86,11 @@ class NetBirdRealm(pulumi.ComponentResource):
             oauth2_device_authorization_grant_enabled=True,
             implicit_flow_enabled=False,
             service_accounts_enabled=False,
-            pkce_code_challenge_method="S256",
+            # PKCE stays optional, not required: NetBird's desktop clients send S256 challenges
+            # anyway, but its device flow (Linux CLI) sends none, and Keycloak 26.7 refuses a
+            # device request without one from a client that requires PKCE ("Missing parameter:
+            # code_challenge_method"), seen here against Keycloak 26.7.3.
+            pkce_code_challenge_method="",
             root_url=root,
             valid_redirect_uris=redirect_uris(settings),
             valid_post_logout_redirect_uris=[f"https://{settings.domain}/*"],
