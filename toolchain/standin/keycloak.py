@@ -233,7 +233,7 @@ class Client(_KeycloakResource):
         # Keycloak returns lists in its own order; keep the declared order when they match.
         for key in ("validRedirectUris", "webOrigins", "validPostLogoutRedirectUris"):
             if sorted(live[key]) == sorted(state.get(key, [])):
-                live[key] = state[key]
+                live[key] = state.get(key, live[key])
         return live
 
     def update(self, id_, olds, news):

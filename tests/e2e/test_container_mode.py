@@ -1,0 +1,190 @@
+"""Container mode, end to end: `up` of a fresh stack starts Keycloak in Docker and creates every
+object; then NetBird's logins are exercised over HTTP, idempotence, drift and destroy.
+
+The tests in this module run in order on one stack (up first, destroy last).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+import subprocess
+
+import pytest
+
+from tests.e2e import harness
+from tests.e2e.conftest import docker_names
+
+CONFIG = {
+    "netbird:domain": "netbird.e2e.test",
+    "netbird:protectRealm": "false",
+    "keycloak:image": harness.KEYCLOAK_IMAGE,
+    "keycloak:networkMode": "host",
+    "keycloak:httpPort": "28080",
+    "keycloak:managementPort": "29000",
+    "keycloak:containerName": "keycloak-e2e",
+    "keycloak:volumeName": "keycloak-e2e-data",
+}
+
+
+class Deployed:
+    pass
+
+
+@pytest.fixture(scope="module")
+def deployed(project, native_keycloak, tmp_path_factory):
+    # native_keycloak is requested only so that it boots in parallel with this container.
+    d = Deployed()
+    d.containers_before = docker_names("container")
+    d.volumes_before = docker_names("volume")
+    d.stack = project.stack("e2e", CONFIG)
+    harness.stack_driver.ensure_secrets(d.stack)
+    config = d.stack.get_all_config()
+    d.user_password = config["netbird:userPassword"].value
+    d.admin_password = config["keycloak:adminPassword"].value
+    d.up = d.stack.up(color="never")
+    d.outputs = {k: v.value for k, v in d.stack.outputs().items()}
+    d.secret_outputs = {k for k, v in d.stack.outputs().items() if v.secret}
+    d.out_dir = tmp_path_factory.mktemp("out")
+    yield d
+    if d.stack.export_stack().deployment.get("resources"):
+        d.stack.destroy(color="never")
+    subprocess.run(["docker", "volume", "rm", "-f", "keycloak-e2e-data"], capture_output=True)
+
+
+@pytest.fixture
+def admin(deployed):
+    return harness.KeycloakAdmin(deployed.outputs["keycloak_url"], "kcadmin",
+                                 deployed.admin_password)
+
+
+def claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_up_creates_healthy_container_and_every_object(deployed, admin):
+    # 11 Keycloak and Docker objects, 2 providers, 2 components and the stack itself.
+    assert harness.changes(deployed.up) == {"create": 16}
+    state = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
+                            "keycloak-e2e"], capture_output=True, text=True, check=True)
+    assert state.stdout.strip() == "healthy"
+    assert admin.get("/netbird")["enabled"] is True
+    users = admin.get("/netbird/users?username=netbird&exact=true")
+    assert [u["emailVerified"] for u in users] == [True]
+    client, = admin.get("/netbird/clients?clientId=netbird-client")
+    assert client["publicClient"] is True
+    assert client["attributes"]["oauth2.device.authorization.grant.enabled"] == "true"
+    assert sorted(client["redirectUris"]) == ["http://localhost:53000",
+                                              "https://netbird.e2e.test/*"]
+    bound = {s["name"] for s in admin.get(f"/netbird/clients/{client['id']}/default-client-scopes")}
+    assert bound == {"basic", "acr", "profile", "email", "roles", "web-origins",
+                     "netbird-client-audience"}
+    backend, = admin.get("/netbird/clients?clientId=netbird-backend")
+    assert backend["publicClient"] is False and backend["serviceAccountsEnabled"] is True
+    assert deployed.secret_outputs == {"backend_client_secret"}
+
+
+def test_discovery_issuer_equals_stack_output(deployed):
+    check, doc = harness.verify.check_discovery(deployed.outputs)
+    assert check.ok, check.line()
+    assert doc["issuer"] == deployed.outputs["issuer_url"]
+
+
+def test_user_access_token_has_audience_sub_and_azp(deployed):
+    status, body = harness.user_token(deployed.outputs, deployed.user_password)
+    assert status == 200, body
+    c = claims(body["access_token"])
+    aud = c["aud"] if isinstance(c["aud"], list) else [c["aud"]]
+    assert "netbird-client" in aud
+    assert c["sub"] and c["azp"] == "netbird-client"
+
+
+def test_supported_scopes_from_setup_env_are_accepted(deployed):
+    scopes = "openid profile email offline_access netbird-client-audience"
+    status, body = harness.user_token(deployed.outputs, deployed.user_password, scopes)
+    assert status == 200, body
+
+
+def test_device_authorization_accepts_netbird_client(deployed):
+    _, doc = harness.verify.check_discovery(deployed.outputs)
+    check = harness.verify.check_device_grant(deployed.outputs, doc)
+    assert check.ok, check.line()
+
+
+def test_backend_client_can_count_users(deployed):
+    _, doc = harness.verify.check_discovery(deployed.outputs)
+    check = harness.verify.check_backend(deployed.outputs, doc)
+    assert check.ok, check.line()
+    assert "-> 1 users" in check.detail
+
+
+def test_setup_env_is_private_sources_in_bash_and_matches_live_endpoints(deployed):
+    path = harness.stack_driver.write_env(deployed.stack, deployed.out_dir)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    keys = ["NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT", "NETBIRD_IDP_MGMT_EXTRA_ADMIN_ENDPOINT",
+            "NETBIRD_IDP_MGMT_CLIENT_ID", "NETBIRD_IDP_MGMT_CLIENT_SECRET", "NETBIRD_AUTH_AUDIENCE",
+            "NETBIRD_AUTH_CLIENT_ID", "NETBIRD_AUTH_SUPPORTED_SCOPES"]
+    script = f"set -eu; source {path}; " + "".join(f'printf "%s\\0" "${k}"; ' for k in keys)
+    run = subprocess.run(["bash", "-c", script], capture_output=True, check=True)
+    env = dict(zip(keys, run.stdout.decode().split("\0")))
+    # Values from the file itself, not from the outputs, must work against the live Keycloak.
+    status, doc = harness.http("GET", env["NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT"])
+    assert status == 200 and doc["issuer"] == deployed.outputs["issuer_url"]
+    status, token = harness.http("POST", doc["token_endpoint"], form={
+        "grant_type": "client_credentials", "client_id": env["NETBIRD_IDP_MGMT_CLIENT_ID"],
+        "client_secret": env["NETBIRD_IDP_MGMT_CLIENT_SECRET"]})
+    assert status == 200
+    status, count = harness.http("GET", env["NETBIRD_IDP_MGMT_EXTRA_ADMIN_ENDPOINT"]
+                                 + "/users/count", token=token["access_token"])
+    assert (status, count) == (200, 1)
+    assert env["NETBIRD_AUTH_SUPPORTED_SCOPES"].split()[-1] == deployed.outputs["audience_scope"]
+
+
+def test_second_up_changes_nothing(deployed):
+    again = deployed.stack.up(color="never")
+    assert harness.changes(again) == {}
+
+
+def test_preview_of_one_more_pkce_port_shows_exactly_that_change(deployed):
+    stack = deployed.stack
+    events = []
+    stack.set_config("netbird:pkcePorts", harness.stack_driver.auto.ConfigValue("[53000, 54000]"))
+    try:
+        preview = stack.preview(color="never", on_event=events.append)
+    finally:
+        stack.remove_config("netbird:pkcePorts")
+    steps = [e.resource_pre_event.metadata for e in events
+             if e.resource_pre_event and e.resource_pre_event.metadata.op.value != "same"]
+    assert [(s.urn.split("::")[-1], s.op.value, s.diffs) for s in steps] == [
+        ("netbird-client", "update", ["validRedirectUris"])]
+    assert harness.changes(preview) == {"update": 1}
+
+
+def test_deleted_audience_mapper_is_restored_by_up_with_refresh(deployed, admin):
+    scope, = [s for s in admin.get("/netbird/client-scopes")
+              if s["name"] == "netbird-client-audience"]
+    mapper, = scope["protocolMappers"]
+    status, _ = admin("DELETE", f"/netbird/client-scopes/{scope['id']}/protocol-mappers/models/"
+                                f"{mapper['id']}")
+    assert status == 204
+    status, body = harness.user_token(deployed.outputs, deployed.user_password)
+    assert "netbird-client" not in claims(body["access_token"])["aud"]  # the drift is real
+
+    result = deployed.stack.up(color="never", refresh=True)
+    assert harness.changes(result) == {"create": 1}
+    status, body = harness.user_token(deployed.outputs, deployed.user_password)
+    aud = claims(body["access_token"])["aud"]
+    assert "netbird-client" in (aud if isinstance(aud, list) else [aud])
+
+
+def test_destroy_removes_what_the_stack_created_and_nothing_else(deployed):
+    deployed.stack.destroy(color="never")
+    assert not deployed.stack.export_stack().deployment.get("resources")
+    containers = docker_names("container")
+    assert "keycloak-e2e" not in containers
+    assert deployed.containers_before <= containers  # nothing else was removed
+    # The data volume outlives the stack on purpose (retain_on_delete): users are never lost.
+    assert "keycloak-e2e-data" in docker_names("volume")
+    assert deployed.volumes_before <= docker_names("volume")
