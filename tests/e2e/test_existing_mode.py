@@ -1,0 +1,59 @@
+"""Existing-Keycloak mode, end to end, against a natively started Keycloak (no Docker): the
+program configures a Keycloak it does not run, NetBird's checks pass, and destroy removes only
+this stack's realm. Tests run in order on one stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e import harness
+
+
+@pytest.fixture(scope="module")
+def existing(project, native_keycloak):
+    keycloak = native_keycloak.wait_ready()
+    admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
+    # A realm that is not ours: destroy must leave it alone.
+    status, _ = admin("POST", "", {"realm": "bystander", "enabled": True})
+    assert status == 201
+    stack = project.stack("existing", {
+        "netbird:domain": "netbird.customer.test",
+        "netbird:protectRealm": "false",
+        "netbird:realm": "customer-netbird",
+        "keycloak:deploy": "false",
+        "keycloak:url": keycloak.url,
+        "keycloak:adminUser": keycloak.admin_user,
+    })
+    stack.set_config("keycloak:adminPassword",
+                     harness.stack_driver.auto.ConfigValue(keycloak.admin_password, secret=True))
+    harness.stack_driver.ensure_secrets(stack)
+    up = stack.up(color="never")
+    outputs = {k: v.value for k, v in stack.outputs().items()}
+    yield stack, admin, up, outputs, stack.get_all_config()["netbird:userPassword"].value
+    if stack.export_stack().deployment.get("resources"):
+        stack.destroy(color="never")
+
+
+def test_up_configures_the_existing_keycloak_without_docker(existing):
+    stack, admin, up, outputs, _ = existing
+    created = harness.changes(up)
+    # 8 Keycloak objects, the keycloak provider, 2 components and the stack; no Docker at all.
+    assert created == {"create": 12}
+    types = {r["type"] for r in stack.export_stack().deployment["resources"]}
+    assert not [t for t in types if t.startswith(("docker:", "pulumi:providers:docker"))]
+    assert admin.get("/customer-netbird")["realm"] == "customer-netbird"
+
+
+def test_netbird_checks_pass(existing):
+    _, _, _, outputs, password = existing
+    checks = harness.verify.run_checks(outputs, password)
+    assert [c.ok for c in checks] == [True, True, True, True], [c.line() for c in checks]
+    assert outputs["issuer_url"].endswith("/realms/customer-netbird")
+
+
+def test_destroy_removes_only_this_stacks_realm(existing):
+    stack, admin, _, _, _ = existing
+    stack.destroy(color="never")
+    assert admin("GET", "/customer-netbird")[0] == 404
+    assert admin("GET", "/bystander")[0] == 200
+    assert admin("GET", "/master")[0] == 200
