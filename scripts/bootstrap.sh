@@ -62,10 +62,12 @@ do_cli() {
   rm -f "$tgz.part"
   echo "    official download unreachable; building from the Go module proxy (cold: ~4 min)"
   command -v go >/dev/null || fail "no Go toolchain to build the Pulumi CLI; install Go 1.26+"
+  # The same flags as Pulumi's release build; the version ldflag is what `pulumi version` reports.
   (cd "$ROOT/toolchain/pulumi-cli" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -p 2 -trimpath \
       -tags osusergo,grpcnotrace \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
-      -o "$CLI_DIR/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+      -o "$CLI_DIR/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) >"$CACHE/cli-build.log" 2>&1 ||
+    { tail -n 20 "$CACHE/cli-build.log" >&2; fail "the CLI build failed; log: $CACHE/cli-build.log"; }
   cli_ok "$CLI_DIR" || fail "the built CLI does not report v$PULUMI_VERSION"
   done_step "built $("$CLI_DIR/pulumi" version)"
 }
@@ -147,7 +149,9 @@ do_image() {
   command -v debootstrap >/dev/null ||
     { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
   local rootfs=$CACHE/rootfs-$KEYCLOAK_VERSION
-  local mirror; mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n1)
+  # The machine's own Debian mirror (the only one some machines reach).
+  local mirror; mirror=$( (grep -rhoE 'https?://[^[:space:]]+' /etc/apt/sources.list \
+      /etc/apt/sources.list.d/ 2>/dev/null || true) | grep -E '/debian/?$' | head -n1)
   rm -rf "$rootfs"
   debootstrap --variant=minbase --include=openjdk-17-jre-headless,ca-certificates bookworm \
     "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$CACHE/debootstrap.log" 2>&1 ||

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components.setup_env import (SetupEnvError, bash_quote, render_setup_env,
                                   setup_env_values, write_private)
@@ -116,3 +118,13 @@ def test_write_private_is_0600_and_atomic(tmp_path):
     assert target.read_text() == "A=2\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in target.parent.iterdir()] == ["setup.env"]  # no temp file left
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="\n\r\x00",
+                                      blacklist_categories=("Cs",)), min_size=1, max_size=80))
+def test_property_whatever_is_accepted_bash_reads_back(secret):
+    outputs = dict(OUTPUTS, backend_client_secret=secret)
+    text = render_setup_env(outputs, "dev", WHEN)
+    assert bash_source(text, ["NETBIRD_IDP_MGMT_CLIENT_SECRET"]) == {
+        "NETBIRD_IDP_MGMT_CLIENT_SECRET": secret}

@@ -82,20 +82,7 @@ class DockerApi:
             return raw.decode(errors="replace")
 
 
-def _api(provider: StandinProvider) -> DockerApi:
-    api = getattr(provider, "_api", None)
-    if api is None:
-        api = provider._api = DockerApi(provider.config.get("host"))  # type: ignore[attr-defined]
-    return api
-
-
-class _DockerResource(Resource):
-    @property
-    def api(self) -> DockerApi:
-        return _api(self.provider)
-
-
-class RemoteImage(_DockerResource):
+class RemoteImage(Resource):
     replace_on = ("name",)
 
     def create(self, i):
@@ -124,7 +111,7 @@ class RemoteImage(_DockerResource):
                           missing_ok=True, ok=(200, 409))
 
 
-class Volume(_DockerResource):
+class Volume(Resource):
     replace_on = ("name", "driver", "driverOpts", "labels")
 
     def create(self, i):
@@ -142,7 +129,7 @@ class Volume(_DockerResource):
         self.api.call("DELETE", f"/volumes/{id_}", missing_ok=True)
 
 
-class Container(_DockerResource):
+class Container(Resource):
     replace_on = ("name", "image", "command", "envs", "ports", "networkMode", "volumes",
                   "healthcheck", "entrypoints", "memory")
 
@@ -228,9 +215,8 @@ class DockerProvider(StandinProvider):
         "docker:index/container:Container": Container,
     }
 
-    def configure(self, config):
-        super().configure(config)
-        self._api = None
+    def make_api(self, config):
+        return DockerApi(config.get("host"))
 
 
 if __name__ == "__main__":

@@ -95,20 +95,7 @@ def _new_id(location: Optional[str]) -> str:
     return location.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _provider_api(provider: StandinProvider) -> KeycloakApi:
-    api = getattr(provider, "_api", None)
-    if api is None:
-        api = provider._api = KeycloakApi(provider.config)  # type: ignore[attr-defined]
-    return api
-
-
-class _KeycloakResource(Resource):
-    @property
-    def api(self) -> KeycloakApi:
-        return _provider_api(self.provider)
-
-
-class Realm(_KeycloakResource):
+class Realm(Resource):
     replace_on = ("realm",)
     defaults = {"enabled": True, "terraformDeletionProtection": False}
 
@@ -138,7 +125,7 @@ class Realm(_KeycloakResource):
         self.api.call("DELETE", f"/{id_}", missing_ok=True)
 
 
-class User(_KeycloakResource):
+class User(Resource):
     replace_on = ("realmId",)
     _fields = ("username", "email", "emailVerified", "firstName", "lastName", "enabled")
 
@@ -169,7 +156,7 @@ class User(_KeycloakResource):
         self.api.call("DELETE", f"/{state['realmId']}/users/{id_}", missing_ok=True)
 
 
-class Client(_KeycloakResource):
+class Client(Resource):
     replace_on = ("realmId",)
 
     def _body(self, i):
@@ -244,7 +231,7 @@ class Client(_KeycloakResource):
         self.api.call("DELETE", f"/{state['realmId']}/clients/{id_}", missing_ok=True)
 
 
-class ClientScope(_KeycloakResource):
+class ClientScope(Resource):
     replace_on = ("realmId",)
     defaults = {"includeInTokenScope": True}
 
@@ -274,7 +261,7 @@ class ClientScope(_KeycloakResource):
         self.api.call("DELETE", f"/{state['realmId']}/client-scopes/{id_}", missing_ok=True)
 
 
-class AudienceProtocolMapper(_KeycloakResource):
+class AudienceProtocolMapper(Resource):
     replace_on = ("realmId", "clientScopeId", "clientId")
     defaults = {"addToIdToken": True, "addToAccessToken": True, "addToTokenIntrospection": True}
 
@@ -325,7 +312,7 @@ class AudienceProtocolMapper(_KeycloakResource):
         self.api.call("DELETE", f"{self._path(state)}/{id_}", missing_ok=True)
 
 
-class ClientDefaultScopes(_KeycloakResource):
+class ClientDefaultScopes(Resource):
     replace_on = ("realmId", "clientId")
 
     def _bound(self, realm, client):
@@ -377,7 +364,7 @@ class ClientDefaultScopes(_KeycloakResource):
                                         f"default-client-scopes/{bound[name]}", missing_ok=True)
 
 
-class ClientServiceAccountRole(_KeycloakResource):
+class ClientServiceAccountRole(Resource):
     replace_on = ("realmId", "serviceAccountUserId", "clientId", "role")
 
     def _mappings(self, i):
@@ -407,7 +394,7 @@ class ClientServiceAccountRole(_KeycloakResource):
 
 
 def get_client(provider: StandinProvider, args: dict) -> dict:
-    api = _provider_api(provider)
+    api = provider.api
     found, _ = api.call("GET", f"/{args['realmId']}/clients?clientId="
                                f"{urllib.parse.quote(args['clientId'])}")
     if not found:
@@ -432,9 +419,8 @@ class KeycloakProvider(StandinProvider):
     }
     functions = {"keycloak:openid/getClient:getClient": get_client}
 
-    def configure(self, config):
-        super().configure(config)
-        self._api = None  # login is deferred to the first call, like initial_login=false
+    def make_api(self, config):
+        return KeycloakApi(config)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,10 @@ class Resource:
     def __init__(self, provider: "StandinProvider"):
         self.provider = provider
 
+    @property
+    def api(self) -> Any:
+        return self.provider.api
+
     def check(self, news: dict) -> dict:
         return {**self.defaults, **news}
 
@@ -102,10 +106,23 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
 
     def __init__(self) -> None:
         self.config: dict = {}
+        self._api: Any = None
+
+    def make_api(self, config: dict) -> Any:
+        """The client for the system this provider manages, built from the provider config."""
+        raise NotImplementedError
+
+    @property
+    def api(self) -> Any:
+        # Built at first use, not in Configure: like initial_login=false, no call before needed.
+        if self._api is None:
+            self._api = self.make_api(self.config)
+        return self._api
 
     # Configuration -----------------------------------------------------------------------------
     def configure(self, config: dict) -> None:
         self.config = config
+        self._api = None
 
     def _handle(self, context, fn):
         try:
