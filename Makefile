@@ -17,7 +17,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: help bootstrap up down preview refresh env verify test test-unit test-e2e keycloak-image clean
+.PHONY: help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -25,6 +25,9 @@ help:
 	@echo "make env STACK=...        write out/<stack>/setup.env from the outputs (no deploy)"
 	@echo "make verify STACK=...     check the live Keycloak the way NetBird uses it"
 	@echo "make down [STACK=dev]     destroy the stack"
+	@echo "make preview-md STACK=... the preview as Markdown (what a pull request shows)"
+	@echo "make fleet ARGS='up --all --parallel 4'   many customer stacks at once"
+	@echo "make new CUSTOMER=acme DOMAIN=netbird.acme.example [ARGS='--keycloak-url …']"
 	@echo "make test                 unit and end-to-end tests (what CI runs)"
 
 bootstrap:
@@ -39,8 +42,7 @@ $(ROOT)/.pulumi-passphrase:
 	@echo "generated the state passphrase in $@ (keep it: the stack secrets need it)"
 
 up: bootstrap $(PASSPHRASE)
-	@$(PY) scripts/stack.py secrets --stack $(STACK)
-	@$(PY) scripts/stack.py up --stack $(STACK)
+	@$(PY) scripts/stack.py up --ensure-secrets --stack $(STACK)
 
 preview: bootstrap $(PASSPHRASE)
 	@$(PY) scripts/stack.py preview --stack $(STACK)
@@ -57,15 +59,29 @@ env: $(PASSPHRASE)
 verify: $(PASSPHRASE)
 	@$(PY) scripts/verify.py --stack $(STACK)
 
+preview-md: bootstrap $(PASSPHRASE)
+	@$(PY) scripts/preview_md.py --stack $(STACK)
+
+# Many stacks: make fleet ARGS="up --all --parallel 4"; make new CUSTOMER=acme DOMAIN=netbird.acme.example
+fleet: bootstrap $(PASSPHRASE)
+	@$(PY) scripts/fleet.py $(ARGS)
+
+new: bootstrap $(PASSPHRASE)
+	@$(PY) scripts/fleet.py new $(CUSTOMER) --domain $(DOMAIN) $(ARGS)
+
+lint-workflows:
+	@bash scripts/bootstrap.sh actionlint
+	@$(CACHE)/bin/actionlint .github/workflows/*.yml
+
 test-unit:
 	@bash scripts/bootstrap.sh venv
 	@$(PY) -m pytest -q tests/unit
 
 test-e2e: bootstrap
-	@$(PY) -m pytest -q -p no:cacheprovider tests/e2e
+	@$(PY) -m pytest -q -p no:cacheprovider $(or $(TESTS),tests/e2e)
 
 test: bootstrap
-	@$(PY) -m pytest -q tests/unit tests/e2e
+	@$(PY) -m pytest -q tests/unit tests/lint tests/e2e
 
 clean:
 	rm -rf out .pytest_cache

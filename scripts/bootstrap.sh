@@ -16,6 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${NETBIRD_KEYCLOAK_CACHE:-$HOME/.cache/netbird-keycloak}
 PULUMI_VERSION=3.259.0
+ACTIONLINT_VERSION=v1.7.12
 KEYCLOAK_VERSION=26.7.3
 KEYCLOAK_IMAGE=${KEYCLOAK_IMAGE:-netbird-keycloak/keycloak:$KEYCLOAK_VERSION}
 OFFICIAL_IMAGE=quay.io/keycloak/keycloak:$KEYCLOAK_VERSION
@@ -165,8 +166,23 @@ do_image() {
   done_step "built locally"
 }
 
+do_actionlint() {
+  step "actionlint $ACTIONLINT_VERSION (checks .github/workflows)"
+  # actionlint checks the workflows' shell steps with shellcheck when it is on PATH.
+  if ! command -v shellcheck >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
+  fi
+  if [ -x "$CACHE/bin/actionlint" ] && "$CACHE/bin/actionlint" -version | grep -qx "$ACTIONLINT_VERSION"; then
+    done_step "cached"; return
+  fi
+  GOBIN=$CACHE/bin go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" \
+    >"$CACHE/actionlint-build.log" 2>&1 || fail "actionlint build failed; see $CACHE/actionlint-build.log"
+  done_step "built from the Go module proxy"
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(venv cli plugins docker keycloak image)
+[ ${#steps[@]} -gt 0 ] || steps=(venv cli plugins docker keycloak image actionlint)
 total_start=$(date +%s)
 for s in "${steps[@]}"; do "do_$s"; done
 printf '==> bootstrap done in %ss\n' "$(( $(date +%s) - total_start ))"

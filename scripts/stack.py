@@ -10,10 +10,12 @@ The program is `__main__.py`, executed exactly as `pulumi up` would execute it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import runpy
 import secrets
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
@@ -85,6 +87,31 @@ def write_env(stack: auto.Stack, out_dir: Path) -> Path:
     return path
 
 
+def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
+        show: Callable[[str], None]) -> dict:
+    """Runs one command on one stack; returns what a summary needs (changes by operation)."""
+    changes: dict[str, int] = {}
+    if command == "secrets":
+        for key in ensure_secrets(stack):
+            show(f"generated {key} (stored as a secret in the stack config)")
+    elif command == "up":
+        result = stack.up(on_output=show, refresh=refresh, color="never")
+        changes = dict(result.summary.resource_changes or {})
+        show(f"wrote {write_env(stack, out_dir)}")
+    elif command == "preview":
+        changes = dict(stack.preview(on_output=show, diff=True, refresh=refresh,
+                                     color="never").change_summary)
+    elif command == "refresh":
+        changes = dict(stack.refresh(on_output=show, color="never").summary.resource_changes
+                       or {})
+    elif command == "destroy":
+        changes = dict(stack.destroy(on_output=show, color="never").summary.resource_changes
+                       or {})
+    elif command == "env":
+        show(f"wrote {write_env(stack, out_dir)}")
+    return {k: v for k, v in changes.items() if k != "same" and v}
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up", "preview", "refresh", "destroy", "env",
@@ -94,34 +121,49 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="folder with Pulumi.yaml and stacks/ (default: this project)")
     parser.add_argument("--out", type=Path, default=ROOT / "out")
     parser.add_argument("--refresh", action="store_true", help="refresh before up/preview")
+    parser.add_argument("--ensure-secrets", action="store_true",
+                        help="with up: generate missing secrets first (as `make up` does)")
+    parser.add_argument("--summary-json", type=Path,
+                        help="write {result, changes, seconds, error} here (used by fleet)")
     args = parser.parse_args(argv)
 
-    stack = open_stack(args.stack, args.work_dir.resolve())
+    started = time.monotonic()
+    summary: dict = {"stack": args.stack, "command": args.command, "result": "failed",
+                     "changes": {}, "error": ""}
     show: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        if args.command == "secrets":
+        stack = open_stack(args.stack, args.work_dir.resolve())
+        if args.ensure_secrets:
             for key in ensure_secrets(stack):
-                print(f"generated {key} (stored as a secret in the stack config)")
-        elif args.command == "up":
-            stack.up(on_output=show, refresh=args.refresh, color="never")
-            print(f"wrote {write_env(stack, args.out)}")
-        elif args.command == "preview":
-            stack.preview(on_output=show, diff=True, refresh=args.refresh, color="never")
-        elif args.command == "refresh":
-            stack.refresh(on_output=show, color="never")
-        elif args.command == "destroy":
-            stack.destroy(on_output=show, color="never")
-        elif args.command == "env":
-            print(f"wrote {write_env(stack, args.out)}")
+                show(f"generated {key} (stored as a secret in the stack config)")
+        summary["changes"] = run(args.command, stack, args.out, args.refresh, show)
+        summary["result"] = "succeeded"
     except auto.CommandError as error:
         # The engine already printed the details through on_output; keep the tail for context.
+        summary["error"] = _first_error(str(error))
         print(f"\n{args.command} of stack {args.stack!r} failed:\n{_tail(str(error))}",
               file=sys.stderr)
-        return 1
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
+        summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)
-        return 1
-    return 0
+    summary["seconds"] = round(time.monotonic() - started, 2)
+    if args.summary_json:
+        args.summary_json.parent.mkdir(parents=True, exist_ok=True)
+        args.summary_json.write_text(json.dumps(summary))
+    return 0 if summary["result"] == "succeeded" else 1
+
+
+def _first_error(text: str) -> str:
+    """The first diagnostic line that says what is wrong, for one-line summaries."""
+    lines = [line.strip() for line in text.splitlines()]
+    for line in lines:
+        if line.startswith("- ") and ": " in line:  # a settings problem: "- key: why. Fix: …"
+            return line[2:]
+    for line in lines:
+        if line.startswith("error:") and "update failed" not in line \
+                and "preview failed" not in line:
+            return line[len("error:"):].strip()
+    return next((line for line in lines if "error" in line.lower()), "failed")
 
 
 def _tail(text: str, lines: int = 25) -> str:

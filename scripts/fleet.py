@@ -1,0 +1,264 @@
+"""Many stacks at once: one per customer, each in its own process, so one customer's bad settings
+or failure neither stops nor corrupts the others.
+
+    fleet new acme --domain netbird.acme.example [--keycloak-url https://auth.example.com]
+    fleet up|preview|refresh|destroy|env (--stacks a,b | --all | --glob 'cust-*') [--parallel N]
+
+Per stack it writes out/<stack>/<command>.log and, for `up` and `env`, out/<stack>/setup.env.
+It exits non-zero when any stack failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import Lock
+from typing import Optional
+
+import yaml
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
+
+
+@dataclass
+class Run:
+    stack: str
+    status: str = "waiting"
+    changes: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str = ""
+    log: Optional[Path] = None
+
+    @property
+    def counts(self) -> str:
+        c = self.changes
+        return (f"+{c.get('create', 0)} ~{c.get('update', 0)} "
+                f"-{c.get('delete', 0)} ±{c.get('replace', 0)}")
+
+
+def stack_files(work_dir: Path) -> dict[str, Path]:
+    return {p.name[len("Pulumi."):-len(".yaml")]: p
+            for p in sorted((work_dir / "stacks").glob("Pulumi.*.yaml"))}
+
+
+def select(all_stacks: dict[str, Path], names: Optional[str], pattern: Optional[str],
+           every: bool) -> list[str]:
+    if every:
+        return list(all_stacks)
+    if pattern:
+        return [s for s in all_stacks if fnmatch.fnmatch(s, pattern)]
+    chosen = [s.strip() for s in (names or "").split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in all_stacks]
+    if unknown:
+        raise SystemExit(f"no stack file stacks/Pulumi.{unknown[0]}.yaml")
+    return chosen
+
+
+def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str, str]:
+    """Stacks that would manage the same realm or the same container as another stack.
+
+    On a shared Keycloak every stack holds admin credentials, so Keycloak cannot keep them apart;
+    the fleet refuses to run two stacks that claim one realm (or one container, volume or port).
+    """
+    claims: dict[tuple, list[str]] = {}
+    for name, path in files.items():
+        config = (yaml.safe_load(path.read_text()) or {}).get("config", {}) or {}
+        deploy = str(config.get("keycloak:deploy", "true")).lower() != "false"
+        if deploy:
+            http_port = str(config.get("keycloak:httpPort", "8080"))
+            keys = [("container", config.get("keycloak:containerName", f"keycloak-{name}")),
+                    ("volume", config.get("keycloak:volumeName", f"keycloak-{name}-data")),
+                    ("port", http_port),
+                    ("port", str(config.get("keycloak:managementPort", "9000")))]
+        else:
+            url = str(config.get("keycloak:url", "")).rstrip("/")
+            keys = [("realm", url, config.get("netbird:realm", "netbird"))]
+        for key in keys:
+            claims.setdefault(key, []).append(name)
+    conflicts: dict[str, str] = {}
+    for key, owners in claims.items():
+        if len(owners) > 1:
+            what = " ".join(str(k) for k in key)
+            for owner in owners:
+                if owner in selected:
+                    others = ", ".join(o for o in owners if o != owner)
+                    conflicts[owner] = f"{what} is also claimed by stack {others}"
+    return conflicts
+
+
+def run_one(run: Run, command: str, work_dir: Path, out: Path, refresh: bool) -> Run:
+    run.status = "running"
+    folder = out / run.stack
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run.log = folder / f"{command}.log"
+    summary_path = folder / f"{command}.summary.json"
+    summary_path.unlink(missing_ok=True)
+    argv = [sys.executable, str(ROOT / "scripts" / "stack.py"), command, "--stack", run.stack,
+            "--work-dir", str(work_dir), "--out", str(out), "--summary-json", str(summary_path)]
+    if refresh:
+        argv.append("--refresh")
+    if command == "up":
+        argv.append("--ensure-secrets")
+    started = time.monotonic()
+    with run.log.open("w") as log:
+        os.chmod(run.log, 0o600)
+        code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+    run.seconds = round(time.monotonic() - started, 1)
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        run.changes, run.error = summary.get("changes", {}), summary.get("error", "")
+    run.status = "succeeded" if code == 0 else "failed"
+    if code != 0 and not run.error:
+        run.error = f"exit code {code}; see {run.log}"
+    return run
+
+
+def last_line(path: Optional[Path]) -> str:
+    if not path or not path.exists():
+        return ""
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines()
+             if line.strip()]
+    return lines[-1][:70] if lines else ""
+
+
+def table(runs: list[Run], command: str, final: bool) -> Table:
+    t = Table(title=f"fleet {command}", title_justify="left")
+    for column in ("stack", "result", "create/update/delete/replace", "seconds",
+                   "error" if final else "last step"):
+        t.add_column(column)
+    colors = {"succeeded": "green", "failed": "red", "running": "yellow", "waiting": "dim"}
+    for r in runs:
+        t.add_row(r.stack, f"[{colors[r.status]}]{r.status}[/]", r.counts,
+                  f"{r.seconds:.1f}", r.error if final or r.status == "failed"
+                  else last_line(r.log))
+    return t
+
+
+def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, parallel: int,
+              refresh: bool, console: Console) -> list[Run]:
+    files = stack_files(work_dir)
+    conflicts = ownership_conflicts(files, names) if command in ("up", "preview") else {}
+    runs = [Run(name) for name in names]
+    todo = []
+    for r in runs:
+        if r.stack in conflicts:
+            r.status, r.error = "failed", f"refused: {conflicts[r.stack]}"
+        else:
+            todo.append(r)
+    lock = Lock()
+
+    def work(r: Run) -> Run:
+        run_one(r, command, work_dir, out, refresh)
+        if not console.is_terminal:
+            with lock:
+                console.print(f"{r.stack}: {r.status} {r.counts} in {r.seconds:.1f}s"
+                              + (f" - {r.error}" if r.error else ""))
+        return r
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        if console.is_terminal:
+            with Live(table(runs, command, False), console=console, refresh_per_second=2) as live:
+                futures = [pool.submit(work, r) for r in todo]
+                while not all(f.done() for f in futures):
+                    live.update(table(runs, command, False))
+                    time.sleep(0.5)
+                live.update(table(runs, command, False))
+        else:
+            for r in todo:
+                console.print(f"{r.stack}: {command} started")
+            list(pool.map(work, todo))
+    console.print(table(runs, command, True))
+    return runs
+
+
+def new_customer(args: argparse.Namespace, console: Console) -> int:
+    """Writes stacks/Pulumi.<customer>.yaml with its secrets generated, ready for `fleet up`."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from stack import auto, ensure_secrets, open_stack  # noqa: PLC0415
+
+    name = args.customer
+    if not CUSTOMER.match(name):
+        raise SystemExit(f"customer name {name!r}: lower-case letters, digits and '-', at most "
+                         "30 characters, starting with a letter or digit")
+    path = args.work_dir / "stacks" / f"Pulumi.{name}.yaml"
+    if path.exists():
+        raise SystemExit(f"{path} exists already; edit it or pick another name")
+    config: dict[str, str] = {"netbird:domain": args.domain}
+    if args.keycloak_url:  # a realm of its own on a shared (or the customer's) Keycloak
+        config.update({"keycloak:deploy": "false", "keycloak:url": args.keycloak_url,
+                       "keycloak:adminUser": args.admin_user, "netbird:realm": name})
+    else:  # a Keycloak container of its own
+        config.update({"keycloak:httpPort": str(args.http_port),
+                       "keycloak:managementPort": str(args.management_port)})
+    path.write_text(f"# Customer stack {name!r}, created by `fleet new`.\n"
+                    + yaml.safe_dump({"config": config}, sort_keys=False))
+    stack = open_stack(name, args.work_dir)
+    if args.keycloak_url:
+        password = os.environ.get(args.admin_password_env or "", "")
+        if not password:
+            raise SystemExit(f"{path} written, but the shared Keycloak's admin password is "
+                             f"missing: set it with `pulumi config set --stack {name} --secret "
+                             "keycloak:adminPassword …` or pass --admin-password-env VAR")
+        stack.set_config("keycloak:adminPassword", auto.ConfigValue(password, secret=True))
+    for key in ensure_secrets(stack):
+        console.print(f"generated {key}")
+    console.print(f"wrote {path}; next: fleet up --stacks {name}")
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    new = sub.add_parser("new", help="create a customer stack with generated secrets")
+    new.add_argument("customer")
+    new.add_argument("--domain", required=True)
+    new.add_argument("--keycloak-url", help="shared Keycloak: a realm per customer on it")
+    new.add_argument("--admin-user", default="kcadmin")
+    new.add_argument("--admin-password-env", help="environment variable holding its password")
+    new.add_argument("--http-port", type=int, default=8080)
+    new.add_argument("--management-port", type=int, default=9000)
+    for command in ("up", "preview", "refresh", "destroy", "env"):
+        p = sub.add_parser(command)
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--stacks", help="comma-separated stack names")
+        which.add_argument("--all", action="store_true")
+        which.add_argument("--glob", help="stack names matching this pattern, e.g. 'cust-*'")
+        p.add_argument("--parallel", type=int, default=2)
+        p.add_argument("--refresh", action="store_true")
+    for p in sub.choices.values():
+        p.add_argument("--work-dir", type=Path, default=ROOT)
+        p.add_argument("--out", type=Path, default=ROOT / "out")
+    args = parser.parse_args(argv)
+    args.work_dir = args.work_dir.resolve()
+    console = Console()
+    if args.command == "new":
+        return new_customer(args, console)
+    names = select(stack_files(args.work_dir), args.stacks, args.glob, args.all)
+    if not names:
+        raise SystemExit("no stack selected")
+    runs = run_fleet(args.command, names, args.work_dir, args.out.resolve(), args.parallel,
+                     args.refresh, console)
+    failed = [r for r in runs if r.status != "succeeded"]
+    for r in failed:  # whole, unwrapped lines: the table may be narrower than the message
+        console.print(f"{r.stack}: {r.error}", soft_wrap=True, markup=False)
+    if failed:
+        console.print(f"{len(failed)} of {len(runs)} stacks failed: "
+                      f"{', '.join(r.stack for r in failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The fleet command, end to end: three customer stacks on one shared (native) Keycloak, one of
+them with bad settings; then idempotence, a preview rendered as Markdown, and cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.e2e import harness
+
+FLEET = [sys.executable, str(harness.ROOT / "scripts" / "fleet.py")]
+
+
+def fleet(*args, project, out, env=None):
+    return subprocess.run([*FLEET, *args, "--work-dir", str(project.path), "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+def edit(project, stack, **changes):
+    path = project.path / "stacks" / f"Pulumi.{stack}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"].update({k.replace("__", ":"): v for k, v in changes.items()})
+    path.write_text(yaml.safe_dump(data))
+
+
+def summary(out, stack, command="up"):
+    return json.loads((out / stack / f"{command}.summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def customers(project, native_keycloak, tmp_path_factory):
+    keycloak = native_keycloak.wait_ready()
+    out = tmp_path_factory.mktemp("fleet-out")
+    env = dict(os.environ, KC_ADMIN_PASSWORD=keycloak.admin_password)
+    for name in ("cust-a", "cust-b", "cust-bad"):
+        new = subprocess.run([*FLEET, "new", name, "--domain", f"netbird.{name}.test",
+                              "--keycloak-url", keycloak.url, "--admin-user", "kcadmin",
+                              "--admin-password-env", "KC_ADMIN_PASSWORD",
+                              "--work-dir", str(project.path)],
+                             capture_output=True, text=True, env=env)
+        assert new.returncode == 0, new.stdout + new.stderr
+    edit(project, "cust-bad", netbird__domain="https://netbird.cust-bad.test/")
+    admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
+    yield project, out, admin
+    for name in ("cust-a", "cust-b"):
+        edit(project, name, netbird__protectRealm="false")
+    fleet("up", "--stacks", "cust-a,cust-b", project=project, out=out)
+    fleet("destroy", "--stacks", "cust-a,cust-b", project=project, out=out)
+
+
+def test_new_customer_stack_holds_only_encrypted_secrets(customers):
+    project, _, _ = customers
+    text = (project.path / "stacks" / "Pulumi.cust-a.yaml").read_text()
+    config = yaml.safe_load(text)["config"]
+    assert set(config["keycloak:adminPassword"]) == {"secure"}
+    assert set(config["netbird:userPassword"]) == {"secure"}
+    assert config["netbird:realm"] == "cust-a"
+
+
+def test_one_bad_customer_fails_alone(customers):
+    project, out, admin = customers
+    run = fleet("up", "--stacks", "cust-a,cust-b,cust-bad", "--parallel", "3",
+                project=project, out=out)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "1 of 3 stacks failed: cust-bad" in run.stdout
+    for good in ("cust-a", "cust-b"):
+        result = summary(out, good)
+        assert (result["result"], result["changes"]) == ("succeeded", {"create": 12})
+        assert admin("GET", f"/{good}")[0] == 200
+        env_file = out / good / "setup.env"
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        assert f'NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT="' in env_file.read_text()
+    bad = summary(out, "cust-bad")
+    assert bad["result"] == "failed"
+    assert bad["error"].startswith("netbird:domain: must be a bare host name")
+    assert admin("GET", "/cust-bad")[0] == 404
+
+
+def test_second_fleet_up_changes_nothing(customers):
+    project, out, _ = customers
+    run = fleet("up", "--stacks", "cust-a,cust-b", project=project, out=out)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [summary(out, s)["changes"] for s in ("cust-a", "cust-b")] == [{}, {}]
+
+
+def test_preview_markdown_names_exactly_the_changed_field(customers):
+    project, out, _ = customers
+    edit(project, "cust-a", netbird__pkcePorts="[53000, 54000]")
+    try:
+        run = subprocess.run([sys.executable, str(harness.ROOT / "scripts" / "preview_md.py"),
+                              "--stack", "cust-a", "--work-dir", str(project.path),
+                              "--out", str(out)], capture_output=True, text=True)
+    finally:
+        edit(project, "cust-a", netbird__pkcePorts="[53000]")
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| `")]
+    assert rows == ["| `netbird-client` | `keycloak:openid/client:Client` | update | "
+                    '`validRedirectUris`: ["https://netbird.cust-a.test/*", '
+                    '"http://localhost:53000"] → ["https://netbird.cust-a.test/*", '
+                    '"http://localhost:53000", "http://localhost:54000"] |']
+    assert "1 to update" in run.stdout
+
+
+def test_two_stacks_may_not_claim_one_realm(customers):
+    project, out, _ = customers
+    source = project.path / "stacks" / "Pulumi.cust-a.yaml"
+    clone = project.path / "stacks" / "Pulumi.cust-a-clone.yaml"
+    clone.write_text(source.read_text())
+    try:
+        run = fleet("preview", "--stacks", "cust-a-clone", project=project, out=out)
+    finally:
+        clone.unlink()
+    assert run.returncode == 1
+    assert "also claimed by stack cust-a" in run.stdout

@@ -1,0 +1,51 @@
+"""Fleet stack selection and the cross-stack ownership check (pure; no Pulumi)."""
+
+import pytest
+import yaml
+
+from scripts.fleet import ownership_conflicts, select, stack_files
+
+
+def write(folder, name, config):
+    (folder / "stacks").mkdir(exist_ok=True)
+    (folder / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def shared(realm):
+    return {"keycloak:deploy": "false", "keycloak:url": "https://auth.example.com",
+            "netbird:realm": realm, "netbird:domain": f"{realm}.example.com"}
+
+
+def test_two_stacks_claiming_one_realm_on_one_keycloak_are_refused(tmp_path):
+    write(tmp_path, "acme", shared("acme"))
+    write(tmp_path, "acme-copy", shared("acme"))
+    write(tmp_path, "globex", shared("globex"))
+    files = stack_files(tmp_path)
+    conflicts = ownership_conflicts(files, list(files))
+    assert set(conflicts) == {"acme", "acme-copy"}
+    assert "also claimed by stack acme-copy" in conflicts["acme"]
+
+
+def test_same_realm_name_on_different_keycloaks_is_fine(tmp_path):
+    write(tmp_path, "a", shared("netbird"))
+    write(tmp_path, "b", dict(shared("netbird"), **{"keycloak:url": "https://other.example.com"}))
+    files = stack_files(tmp_path)
+    assert ownership_conflicts(files, list(files)) == {}
+
+
+def test_dedicated_keycloaks_may_not_share_a_port_or_container(tmp_path):
+    write(tmp_path, "a", {"keycloak:httpPort": "8081", "keycloak:managementPort": "9081"})
+    write(tmp_path, "b", {"keycloak:httpPort": "8081", "keycloak:managementPort": "9082"})
+    files = stack_files(tmp_path)
+    assert set(ownership_conflicts(files, list(files))) == {"a", "b"}
+
+
+def test_selection_by_list_glob_and_all(tmp_path):
+    for name in ("cust-a", "cust-b", "dev"):
+        write(tmp_path, name, {})
+    files = stack_files(tmp_path)
+    assert select(files, None, None, True) == ["cust-a", "cust-b", "dev"]
+    assert select(files, None, "cust-*", False) == ["cust-a", "cust-b"]
+    assert select(files, "dev,cust-b", None, False) == ["dev", "cust-b"]
+    with pytest.raises(SystemExit, match="Pulumi.nope.yaml"):
+        select(files, "nope", None, False)
