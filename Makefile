@@ -17,7 +17,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean
+.PHONY: help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -85,3 +85,9 @@ test: bootstrap
 
 clean:
 	rm -rf out .pytest_cache
+
+bench-floor: bootstrap
+	@$(PY) bench/floor.py --runs $(or $(RUNS),3)
+
+bench-fleet: bootstrap
+	@$(PY) bench/fleet.py $(ARGS)

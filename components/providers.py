@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import pulumi
 import pulumi_docker as docker
 import pulumi_keycloak as keycloak
 

@@ -23,6 +23,7 @@ from typing import Callable, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
 
 from components.settings import GENERATED_SECRETS  # noqa: E402
@@ -69,9 +70,12 @@ def open_stack(name: str, work_dir: Path) -> auto.Stack:
 
 def ensure_secrets(stack: auto.Stack) -> list[str]:
     """Generates each missing secret into the stack config, as a Pulumi secret. No defaults."""
-    config = stack.get_all_config()
+    # Which keys are set is plain in the stack file; reading it spares a CLI call per stack.
+    path = Path(stack.workspace.work_dir) / "stacks" / f"Pulumi.{stack.name}.yaml"
+    config = ((yaml.safe_load(path.read_text()) if path.exists() else None) or {}).get(
+        "config") or {}
     created = []
-    deploy = config.get("keycloak:deploy", auto.ConfigValue("true")).value.lower() != "false"
+    deploy = str(config.get("keycloak:deploy", "true")).lower() != "false"
     for key in GENERATED_SECRETS:
         if key in config or (key == "keycloak:adminPassword" and not deploy):
             continue
@@ -80,8 +84,10 @@ def ensure_secrets(stack: auto.Stack) -> list[str]:
     return created
 
 
-def write_env(stack: auto.Stack, out_dir: Path) -> Path:
-    outputs = {k: v.value for k, v in stack.outputs().items()}
+def write_env(stack: auto.Stack, out_dir: Path,
+              outputs: Optional[dict[str, auto.OutputValue]] = None) -> Path:
+    """Renders out/<stack>/setup.env from the outputs (read from the state unless given)."""
+    outputs = {k: v.value for k, v in (outputs or stack.outputs()).items()}
     path = out_dir / stack.name / "setup.env"
     write_private(path, render_setup_env(outputs, stack.name, datetime.now(timezone.utc)))
     return path
@@ -97,7 +103,7 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     elif command == "up":
         result = stack.up(on_output=show, refresh=refresh, color="never")
         changes = dict(result.summary.resource_changes or {})
-        show(f"wrote {write_env(stack, out_dir)}")
+        show(f"wrote {write_env(stack, out_dir, result.outputs)}")
     elif command == "preview":
         changes = dict(stack.preview(on_output=show, diff=True, refresh=refresh,
                                      color="never").change_summary)

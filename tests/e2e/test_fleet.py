@@ -75,7 +75,7 @@ def test_one_bad_customer_fails_alone(customers):
         assert admin("GET", f"/{good}")[0] == 200
         env_file = out / good / "setup.env"
         assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
-        assert f'NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT="' in env_file.read_text()
+        assert 'NETBIRD_AUTH_OIDC_CONFIGURATION_ENDPOINT="' in env_file.read_text()
     bad = summary(out, "cust-bad")
     assert bad["result"] == "failed"
     assert bad["error"].startswith("netbird:domain: must be a bare host name")

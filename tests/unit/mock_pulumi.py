@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import runpy
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional

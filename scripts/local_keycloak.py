@@ -1,0 +1,113 @@
+"""A Keycloak on this machine for tests and benchmarks: the Maven Central distribution started
+natively with `kc.sh start-dev` (no Docker), and a small Admin REST client to inspect it."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Optional
+
+CACHE = Path(os.environ.get("NETBIRD_KEYCLOAK_CACHE", Path.home() / ".cache/netbird-keycloak"))
+KEYCLOAK_VERSION = "26.7.3"
+
+
+def http(method: str, url: str, form: Optional[dict] = None, body: Any = None,
+         token: Optional[str] = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if form is not None:
+        data = urllib.parse.urlencode(form).encode()
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+class KeycloakAdmin:
+    """A master-realm admin session, to look at and tamper with Keycloak behind Pulumi's back."""
+
+    def __init__(self, base: str, user: str, password: str):
+        self.base = base.rstrip("/")
+        self.user, self.password = user, password
+        self.refresh()
+
+    def refresh(self) -> None:
+        status, token = http("POST", f"{self.base}/realms/master/protocol/openid-connect/token",
+                             form={"grant_type": "password", "client_id": "admin-cli",
+                                   "username": self.user, "password": self.password})
+        assert status == 200, f"admin login failed: {status} {token}"
+        self.token = token["access_token"]
+
+    def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        status, answer = http(method, f"{self.base}/admin/realms{path}", body=body,
+                              token=self.token)
+        if status == 401:  # admin-cli tokens live a minute; long runs log in again
+            self.refresh()
+            status, answer = http(method, f"{self.base}/admin/realms{path}", body=body,
+                                  token=self.token)
+        return status, answer
+
+    def get(self, path: str) -> Any:
+        status, body = self(path=path, method="GET")
+        assert status == 200, f"GET {path}: {status} {body}"
+        return body
+
+
+class NativeKeycloak:
+    """Keycloak from the Maven Central distribution, started with `kc.sh start-dev` (no Docker)."""
+
+    def __init__(self, http_port: int, management_port: int, log: Path):
+        self.url = f"http://127.0.0.1:{http_port}"
+        self.health = f"http://127.0.0.1:{management_port}/health/ready"
+        self.admin_user = "kcadmin"
+        self.admin_password = secrets.token_urlsafe(18)
+        self.log = log
+        env = dict(os.environ, KC_BOOTSTRAP_ADMIN_USERNAME=self.admin_user,
+                   KC_BOOTSTRAP_ADMIN_PASSWORD=self.admin_password)
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [str(CACHE / f"keycloak-{KEYCLOAK_VERSION}/bin/kc.sh"), "start-dev",
+             f"--http-port={http_port}", f"--http-management-port={management_port}",
+             "--health-enabled=true", "--db=dev-mem"],
+            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.ready_after: Optional[float] = None
+
+    def wait_ready(self, timeout: float = 300) -> "NativeKeycloak":
+        while self.ready_after is None:
+            if self.process.poll() is not None:
+                raise AssertionError(f"native Keycloak exited ({self.process.returncode}); "
+                                     f"see {self.log}")
+            try:
+                if http("GET", self.health)[0] == 200:
+                    self.ready_after = time.monotonic() - self.started
+                    break
+            except OSError:
+                pass
+            if time.monotonic() - self.started > timeout:
+                raise AssertionError(f"native Keycloak not ready in {timeout} s; see {self.log}")
+            time.sleep(1)
+        return self
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
