@@ -11,13 +11,14 @@ export PULUMI_BACKEND_URL ?= file://$(ROOT)/.pulumi-state
 export PULUMI_CLI_ROOT ?= $(CACHE)/pulumi-v3.259.0
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
-export PATH := $(PULUMI_CLI_ROOT)/bin:$(PATH)
+# .pulumi-home/bin holds the stand-in language host where the official one is missing.
+export PATH := $(PULUMI_HOME)/bin:$(PULUMI_CLI_ROOT)/bin:$(PATH)
 ifeq ($(origin PULUMI_CONFIG_PASSPHRASE),undefined)
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet
+.PHONY: help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet pulumi-env
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -91,3 +92,10 @@ bench-floor: bootstrap
 
 bench-fleet: bootstrap
 	@$(PY) bench/fleet.py $(ARGS)
+
+# For typing `pulumi …` yourself with the same toolchain and backend: eval "$$(make -s pulumi-env)"
+pulumi-env:
+	@echo 'export PULUMI_HOME="$(PULUMI_HOME)" PULUMI_BACKEND_URL="$(PULUMI_BACKEND_URL)"'
+	@echo 'export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
+	@echo 'export PATH="$(PULUMI_HOME)/bin:$(PULUMI_CLI_ROOT)/bin:$$PATH"'
+	@if [ -n "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then echo 'export PULUMI_CONFIG_PASSPHRASE_FILE="$(PULUMI_CONFIG_PASSPHRASE_FILE)"'; fi

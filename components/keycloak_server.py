@@ -89,8 +89,12 @@ class KeycloakServer(pulumi.ComponentResource):
             restart="unless-stopped",
             opts=child,
         )
-        host = "127.0.0.1" if settings.bind_address in ("0.0.0.0", "127.0.0.1") or host_network \
-            else settings.bind_address
+        if settings.remote_docker:
+            base = settings.url
+        else:
+            local = "127.0.0.1" if host_network or settings.bind_address == "0.0.0.0" \
+                else settings.bind_address
+            base = f"http://{local}:{settings.http_port}"
         # Derived from the container so the keycloak provider is configured only after it is up.
-        self.url = self.container.id.apply(lambda _: f"http://{host}:{settings.http_port}")
+        self.url = self.container.id.apply(lambda _: base)
         self.register_outputs({"url": self.url})

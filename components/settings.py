@@ -58,6 +58,11 @@ class KeycloakSettings:
     version: Optional[str]
     docker_host: Optional[str]
 
+    @property
+    def remote_docker(self) -> bool:
+        """The container runs on another machine, so Pulumi reaches it by its public URL."""
+        return bool(self.docker_host) and not self.docker_host.startswith("unix://")
+
 
 @dataclass(frozen=True)
 class NetBirdSettings:
@@ -319,6 +324,11 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
             r"(unix://|npipe://|tcp://|ssh://)[^\s'\"`$;|&]+", docker_host):
         r.fail("docker:host", "must start with unix://, tcp:// or ssh:// and hold no spaces or "
                               "shell characters", "ssh://deploy@netbird.example.com")
+
+    if deploy and docker_host and not docker_host.startswith("unix://") and url_text is None:
+        r.fail("keycloak:url", "is required when docker:host deploys onto another machine: the "
+                               "URL at which that Keycloak is reached from here and from NetBird",
+               "https://auth.example.com")
 
     domain = r.required("netbird:domain", example="netbird.example.com")
     _check_hostname(r, "netbird:domain", domain, "netbird.example.com")

@@ -107,6 +107,20 @@ do_plugins() {
   done
 }
 
+do_language() {
+  step "Python language host (for \`pulumi up\` typed in a shell)"
+  if [ -x "$CLI_DIR/pulumi-language-python" ]; then done_step "official, next to the CLI"; return; fi
+  # The official host module is refused by the Go module proxy; its executor ships in sdk/v3.
+  local sdk bin=$PULUMI_HOME/bin
+  sdk=$(cd "$ROOT/toolchain/pulumi-cli" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+  mkdir -p "$bin"
+  install -m 0644 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
+  printf '#!/bin/sh\n# netbird-keycloak stand-in for pulumi-language-python (see toolchain/standin)\nNETBIRD_PULUMI_PYTHON_EXEC="%s" PYTHONPATH="%s" exec "%s" -m standin.language "$@"\n' \
+    "$bin/pulumi-language-python-exec" "$ROOT/toolchain" "$VENV/bin/python" > "$bin/pulumi-language-python"
+  chmod 0755 "$bin/pulumi-language-python"
+  done_step "STAND-IN host in $bin (official host unavailable on this machine)"
+}
+
 docker_ok() { docker info >/dev/null 2>&1; }
 
 do_docker() {
@@ -182,7 +196,7 @@ do_actionlint() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(venv cli plugins docker keycloak image actionlint)
+[ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image actionlint)
 total_start=$(date +%s)
 for s in "${steps[@]}"; do "do_$s"; done
 printf '==> bootstrap done in %ss\n' "$(( $(date +%s) - total_start ))"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import time
 import urllib.error
@@ -78,6 +79,11 @@ class NativeKeycloak:
         self.admin_user = "kcadmin"
         self.admin_password = secrets.token_urlsafe(18)
         self.log = log
+        for port in (http_port, management_port):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    raise RuntimeError(f"port {port} is in use (an earlier Keycloak still "
+                                       "running?); stop it or pick other ports")
         env = dict(os.environ, KC_BOOTSTRAP_ADMIN_USERNAME=self.admin_user,
                    KC_BOOTSTRAP_ADMIN_PASSWORD=self.admin_password)
         self.started = time.monotonic()

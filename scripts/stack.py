@@ -149,6 +149,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         summary["error"] = _first_error(str(error))
         print(f"\n{args.command} of stack {args.stack!r} failed:\n{_tail(str(error))}",
               file=sys.stderr)
+        if summary["error"] == PROTECTED_HINT:
+            print(f"\n{PROTECTED_HINT}", file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
         summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)
@@ -159,8 +161,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0 if summary["result"] == "succeeded" else 1
 
 
+PROTECTED_HINT = (
+    "the change would replace a protected resource; for the realm that means deleting every "
+    "user in it (a realm rename is a delete and a create). Revert netbird:realm, or set "
+    "netbird:protectRealm false first if losing the realm is really intended")
+
+
 def _first_error(text: str) -> str:
     """The first diagnostic line that says what is wrong, for one-line summaries."""
+    if "marked for protection" in text:
+        return PROTECTED_HINT
     lines = [line.strip() for line in text.splitlines()]
     for line in lines:
         if line.startswith("- ") and ": " in line:  # a settings problem: "- key: why. Fix: …"

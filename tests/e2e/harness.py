@@ -34,6 +34,9 @@ def missing_toolchain() -> list[str]:
                    "resource-docker-v5.1.0/pulumi-resource-docker"):
         if not os.access(home / "plugins" / plugin, os.X_OK):
             problems.append(f"plugin {plugin} not in {home}/plugins: run `make bootstrap`")
+    if not shutil.which("pulumi-language-python"):
+        problems.append("no pulumi-language-python on PATH: run the tests through make "
+                        "(`make test-e2e`), which bootstraps it and puts it on PATH")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         problems.append("no Docker engine answers `docker info`: run `make bootstrap`")
     elif subprocess.run(["docker", "image", "inspect", KEYCLOAK_IMAGE],

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +45,8 @@ def deployed(project, native_keycloak, tmp_path_factory):
     config = d.stack.get_all_config()
     d.user_password = config["netbird:userPassword"].value
     d.admin_password = config["keycloak:adminPassword"].value
-    d.up = d.stack.up(color="never")
+    d.log = []  # everything the engine printed, scanned for secrets at the end
+    d.up = d.stack.up(color="never", on_output=d.log.append)
     d.outputs = {k: v.value for k, v in d.stack.outputs().items()}
     d.secret_outputs = {k for k, v in d.stack.outputs().items() if v.secret}
     d.out_dir = tmp_path_factory.mktemp("out")
@@ -143,7 +146,7 @@ def test_setup_env_is_private_sources_in_bash_and_matches_live_endpoints(deploye
 
 
 def test_second_up_changes_nothing(deployed):
-    again = deployed.stack.up(color="never")
+    again = deployed.stack.up(color="never", on_output=deployed.log.append)
     assert harness.changes(again) == {}
 
 
@@ -152,7 +155,8 @@ def test_preview_of_one_more_pkce_port_shows_exactly_that_change(deployed):
     events = []
     stack.set_config("netbird:pkcePorts", harness.stack_driver.auto.ConfigValue("[53000, 54000]"))
     try:
-        preview = stack.preview(color="never", on_event=events.append)
+        preview = stack.preview(color="never", diff=True, on_event=events.append,
+                                on_output=deployed.log.append)
     finally:
         stack.remove_config("netbird:pkcePorts")
     steps = [e.resource_pre_event.metadata for e in events
@@ -172,7 +176,7 @@ def test_deleted_audience_mapper_is_restored_by_up_with_refresh(deployed, admin)
     status, body = harness.user_token(deployed.outputs, deployed.user_password)
     assert "netbird-client" not in claims(body["access_token"])["aud"]  # the drift is real
 
-    result = deployed.stack.up(color="never", refresh=True)
+    result = deployed.stack.up(color="never", refresh=True, on_output=deployed.log.append)
     assert harness.changes(result) == {"create": 1}
     status, body = harness.user_token(deployed.outputs, deployed.user_password)
     aud = claims(body["access_token"])["aud"]
@@ -180,7 +184,7 @@ def test_deleted_audience_mapper_is_restored_by_up_with_refresh(deployed, admin)
 
 
 def test_destroy_removes_what_the_stack_created_and_nothing_else(deployed):
-    deployed.stack.destroy(color="never")
+    deployed.stack.destroy(color="never", on_output=deployed.log.append)
     assert not deployed.stack.export_stack().deployment.get("resources")
     containers = docker_names("container")
     assert "keycloak-e2e" not in containers
@@ -188,3 +192,30 @@ def test_destroy_removes_what_the_stack_created_and_nothing_else(deployed):
     # The data volume outlives the stack on purpose (retain_on_delete): users are never lost.
     assert "keycloak-e2e-data" in docker_names("volume")
     assert deployed.volumes_before <= docker_names("volume")
+
+
+def test_no_secret_in_plain_text_in_state_output_logs_or_repository(deployed, pulumi_session):
+    secrets = {
+        "admin password": deployed.admin_password,
+        "user password": deployed.user_password,
+        "backend client secret": deployed.outputs["backend_client_secret"],
+        "state passphrase": os.environ["PULUMI_CONFIG_PASSPHRASE"],
+    }
+    places = {f"state file {p.name}": p.read_text(errors="replace")
+              for p in pulumi_session.rglob("*") if p.is_file()}
+    places["engine output of up, preview --diff, refresh and destroy"] = "".join(deployed.log)
+    stacks = Path(deployed.stack.workspace.work_dir) / "stacks"
+    places.update({f"stack file {p.name}": p.read_text() for p in stacks.glob("*.yaml")})
+    tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=harness.ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    for name in tracked:
+        path = harness.ROOT / name
+        if path.is_file() and path.stat().st_size < 2_000_000:
+            places[f"repository file {name}"] = path.read_text(errors="replace")
+    leaks = [f"{what} in {where}" for what, value in secrets.items()
+             for where, text in places.items() if value and value in text]
+    assert leaks == []
+    assert len(places) > 20  # the scan really read the state, the output and the repository
+    # The one file that must hold the backend secret is private.
+    env_file = deployed.out_dir / "e2e" / "setup.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600

@@ -4,6 +4,8 @@ this stack's realm. Tests run in order on one stack."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from tests.e2e import harness
@@ -49,6 +51,16 @@ def test_netbird_checks_pass(existing):
     checks = harness.verify.run_checks(outputs, password)
     assert [c.ok for c in checks] == [True, True, True, True], [c.line() for c in checks]
     assert outputs["issuer_url"].endswith("/realms/customer-netbird")
+
+
+def test_pulumi_cli_preview_in_a_shell_sees_no_changes(existing):
+    """What an operator types: `pulumi preview` run by the CLI with the Python language host."""
+    stack, _, _, _, _ = existing
+    run = subprocess.run(["pulumi", "preview", "--stack", stack.name, "--expect-no-changes",
+                          "--non-interactive"], cwd=stack.workspace.work_dir,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "12 unchanged" in run.stdout
 
 
 def test_destroy_removes_only_this_stacks_realm(existing):

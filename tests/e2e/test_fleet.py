@@ -118,3 +118,18 @@ def test_two_stacks_may_not_claim_one_realm(customers):
         clone.unlink()
     assert run.returncode == 1
     assert "also claimed by stack cust-a" in run.stdout
+
+
+def test_realm_rename_of_a_protected_stack_is_refused_and_loses_nothing(customers):
+    project, out, admin = customers
+    edit(project, "cust-b", netbird__realm="cust-b-renamed")
+    try:
+        run = fleet("up", "--stacks", "cust-b", project=project, out=out)
+    finally:
+        edit(project, "cust-b", netbird__realm="cust-b")
+    assert run.returncode == 1
+    assert "a realm rename is a delete and a create" in summary(out, "cust-b")["error"]
+    assert admin("GET", "/cust-b")[0] == 200
+    assert len(admin.get("/cust-b/users?username=netbird&exact=true")) == 1
+    assert len(admin.get("/cust-b/clients?clientId=netbird-client")) == 1
+    assert admin("GET", "/cust-b-renamed")[0] == 404

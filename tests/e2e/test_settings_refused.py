@@ -1,6 +1,8 @@
 """Bad settings through the real engine: the deploy stops with the key named and the fix, and
 not one resource is created (no Keycloak or Docker needed for that)."""
 
+import os
+
 from tests.e2e import harness
 
 
@@ -28,3 +30,25 @@ def test_bad_settings_fail_before_any_resource(project):
     assert "plain-text-password-1" not in message
     resources = stack.export_stack().deployment.get("resources") or []
     assert [r["type"] for r in resources if r["type"] != "pulumi:pulumi:Stack"] == []
+
+
+def test_a_resource_without_explicit_provider_fails_loudly(project):
+    """Pulumi.yaml disables default providers: a forgotten `provider=` cannot reach a Keycloak
+    through ambient KEYCLOAK_* variables; the engine refuses the resource."""
+    import pulumi_keycloak as keycloak
+    from pulumi import automation as auto
+
+    def forgetful_program():
+        keycloak.Realm("forgot-provider", realm="forgot-provider")
+
+    stack = auto.create_or_select_stack(
+        stack_name="no-default-provider", project_name="netbird-keycloak",
+        program=forgetful_program, opts=auto.LocalWorkspaceOptions(
+            work_dir=str(project.path), env_vars=harness.stack_driver.pulumi_env(),
+            pulumi_command=auto.PulumiCommand(root=os.environ["PULUMI_CLI_ROOT"]),
+            secrets_provider="passphrase"))
+    try:
+        stack.preview(color="never")
+        raise AssertionError("preview succeeded with a default provider")
+    except auto.CommandError as error:
+        assert "Default provider for 'keycloak' disabled" in str(error)

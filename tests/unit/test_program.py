@@ -173,9 +173,12 @@ def test_host_network_publishes_no_ports():
 
 
 def test_remote_docker_host_reaches_the_provider():
-    run = deploy(**{"docker:host": "ssh://deploy@netbird.example.com"})
+    run = deploy(**{"docker:host": "ssh://deploy@netbird.example.com",
+                    "keycloak:url": "https://auth.example.com"})
     assert run.mocks.one("pulumi:providers:docker").inputs["host"] == \
         "ssh://deploy@netbird.example.com"
+    # Pulumi reaches a container on another machine at its public URL, not at 127.0.0.1.
+    assert run.mocks.one("pulumi:providers:keycloak").inputs["url"] == "https://auth.example.com"
 
 
 def test_existing_keycloak_creates_no_docker_resources():

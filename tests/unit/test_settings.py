@@ -155,3 +155,13 @@ def test_existing_mode_requires_url():
     with pytest.raises(SettingsError) as caught:
         parse(keycloak__deploy="false")
     assert any(p.startswith("keycloak:url:") for p in caught.value.problems)
+
+
+def test_remote_docker_host_needs_the_public_keycloak_url():
+    with pytest.raises(SettingsError) as caught:
+        parse(docker__host="ssh://deploy@netbird.example.com")
+    assert any(p.startswith("keycloak:url: is required when docker:host deploys onto another")
+               for p in caught.value.problems)
+    s = parse(docker__host="ssh://deploy@netbird.example.com",
+              keycloak__url="https://auth.example.com")
+    assert s.keycloak.remote_docker and not parse().keycloak.remote_docker

@@ -252,7 +252,10 @@ def serve(provider: StandinProvider) -> None:
         sys.stdout.flush()
         await server.wait_for_termination()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:  # the engine interrupts its plugins when it is done with them
+        pass
 
 
 class _Async(provider_pb2_grpc.ResourceProviderServicer):
