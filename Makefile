@@ -18,7 +18,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet pulumi-env
+.PHONY: help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet pulumi-env safety-report
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -99,3 +99,7 @@ pulumi-env:
 	@echo 'export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
 	@echo 'export PATH="$(PULUMI_HOME)/bin:$(PULUMI_CLI_ROOT)/bin:$$PATH"'
 	@if [ -n "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then echo 'export PULUMI_CONFIG_PASSPHRASE_FILE="$(PULUMI_CONFIG_PASSPHRASE_FILE)"'; fi
+
+safety-report:
+	@bash scripts/bootstrap.sh venv >/dev/null
+	@$(PY) scripts/safety_report.py

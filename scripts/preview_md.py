@@ -83,7 +83,7 @@ def render(stack: str, steps: list[dict], counts: dict[str, int]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from stack import open_stack  # noqa: PLC0415 - needs the Pulumi CLI only here
+    from stack import POLICY_PACKS, open_stack  # noqa: PLC0415 - needs the Pulumi CLI here
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
@@ -92,7 +92,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     events: list[Any] = []
     result = open_stack(args.stack, args.work_dir.resolve()).preview(
-        on_event=events.append, diff=True, color="never")
+        on_event=events.append, diff=True, color="never", policy_packs=POLICY_PACKS)
     text = render(args.stack, steps_from_events(events), dict(result.change_summary))
     path = args.out / args.stack / "preview.md"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,8 @@ from components.settings import GENERATED_SECRETS  # noqa: E402
 from components.setup_env import render_setup_env, write_private  # noqa: E402
 
 PROJECT = "netbird-keycloak"
+# Guardrails every preview and up runs (policy/); a violation fails the run before any change.
+POLICY_PACKS = [str(ROOT / "policy")]
 
 
 def program() -> None:
@@ -101,12 +103,13 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         for key in ensure_secrets(stack):
             show(f"generated {key} (stored as a secret in the stack config)")
     elif command == "up":
-        result = stack.up(on_output=show, refresh=refresh, color="never")
+        result = stack.up(on_output=show, refresh=refresh, color="never",
+                          policy_packs=POLICY_PACKS)
         changes = dict(result.summary.resource_changes or {})
         show(f"wrote {write_env(stack, out_dir, result.outputs)}")
     elif command == "preview":
         changes = dict(stack.preview(on_output=show, diff=True, refresh=refresh,
-                                     color="never").change_summary)
+                                     color="never", policy_packs=POLICY_PACKS).change_summary)
     elif command == "refresh":
         changes = dict(stack.refresh(on_output=show, color="never").summary.resource_changes
                        or {})

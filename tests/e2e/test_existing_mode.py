@@ -63,6 +63,24 @@ def test_pulumi_cli_preview_in_a_shell_sees_no_changes(existing):
     assert "12 unchanged" in run.stdout
 
 
+def test_state_from_an_older_run_is_reconciled_by_refresh(existing):
+    stack, admin, _, _, _ = existing
+    older = stack.export_stack()
+    stack.set_config("netbird:pkcePorts", harness.stack_driver.auto.ConfigValue("[53000, 54000]"))
+    try:
+        stack.up(color="never")
+        stack.import_stack(older)  # the state now lags behind Keycloak by one redirect URI
+        assert harness.changes(stack.preview(color="never")) == {"update": 1}
+        stack.refresh(color="never")
+        assert harness.changes(stack.preview(color="never")) == {}
+    finally:
+        stack.remove_config("netbird:pkcePorts")
+        stack.up(color="never")
+    client, = admin.get("/customer-netbird/clients?clientId=netbird-client")
+    assert "http://localhost:54000" not in client["redirectUris"]
+    harness.record_fault("older state file reconciled by refresh")
+
+
 def test_destroy_removes_only_this_stacks_realm(existing):
     stack, admin, _, _, _ = existing
     stack.destroy(color="never")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
 from concurrent import futures
 from pathlib import Path
 
@@ -109,6 +111,33 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         if code == _BAIL:
             return language_pb2.RunResponse(bail=True)
         return language_pb2.RunResponse(error=f"Program exited with non-zero exit code: {code}")
+
+    def RunPlugin(self, request, context):
+        """Runs a plugin written in Python - here, the policy pack - streaming its output."""
+        info = request.info
+        program = request.program or os.path.join(info.program_directory, info.entry_point or ".")
+        argv = [project_python(info), "-u", program, *request.args]
+        env = dict(entry.split("=", 1) for entry in request.env if "=" in entry)
+        process = subprocess.Popen(argv, cwd=request.pwd or None, env=env or None,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        chunks: "queue.Queue[tuple[str, bytes]]" = queue.Queue()
+
+        def pump(name: str, stream) -> None:
+            # os.read returns as soon as anything arrives: the engine waits for the port line.
+            while data := os.read(stream.fileno(), 65536):
+                chunks.put((name, data))
+            chunks.put((name, b""))
+
+        for name, stream in (("stdout", process.stdout), ("stderr", process.stderr)):
+            threading.Thread(target=pump, args=(name, stream), daemon=True).start()
+        open_streams = 2
+        while open_streams:
+            name, data = chunks.get()
+            if not data:
+                open_streams -= 1
+                continue
+            yield language_pb2.RunPluginResponse(**{name: data})
+        yield language_pb2.RunPluginResponse(exitcode=process.wait())
 
     def About(self, request, context):
         return language_pb2.AboutResponse(executable=sys.executable, version=sys.version.split()[0])

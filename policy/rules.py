@@ -1,0 +1,149 @@
+"""The guardrail policies. Each check is a plain function of a resource's inputs, so it is unit
+tested without Pulumi; the policy objects only wire them to resource types."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs,
+                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+
+CLIENT = "keycloak:openid/client:Client"
+REALM = "keycloak:index/realm:Realm"
+USER = "keycloak:index/user:User"
+MAPPER = "keycloak:openid/audienceProtocolMapper:AudienceProtocolMapper"
+DEFAULT_SCOPES = "keycloak:openid/clientDefaultScopes:ClientDefaultScopes"
+KEYCLOAK_PROVIDER = "pulumi:providers:keycloak"
+LOOPBACK = re.compile(r"^http://(localhost|127\.0\.0\.1|\[::1\]):\d{1,5}/?$")
+DEV_STACKS = ("dev",)
+
+
+def known(value: Any) -> bool:
+    # In a preview, values computed from other resources are not known yet: judge them at `up`.
+    return value is not None and not (isinstance(value, str) and value.startswith("04da6b54"))
+
+
+def redirect_problems(props: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key in ("validRedirectUris", "validPostLogoutRedirectUris"):
+        for uri in props.get(key) or []:
+            if not known(uri):
+                continue
+            if uri.strip() in ("*", "/*", "+") or uri.startswith("*"):
+                problems.append(f"{key} holds the bare wildcard {uri!r}: any site could receive "
+                                "tokens")
+            elif not uri.startswith("https://") and not LOOPBACK.match(uri):
+                problems.append(f"{key} holds {uri!r}: only https:// and the loopback PKCE "
+                                "ports (http://localhost:<port>) are allowed")
+    for origin in props.get("webOrigins") or []:
+        if known(origin) and origin.strip() == "*":
+            problems.append("webOrigins holds '*': use '+' (the redirect URIs' origins)")
+    return problems
+
+
+def public_client_problems(props: Mapping[str, Any], client_id: str) -> list[str]:
+    if props.get("clientId") != client_id or not known(props.get("accessType")):
+        return []
+    if props.get("accessType") != "PUBLIC":
+        return [f"{client_id} must be a public client: NetBird's dashboard and CLI cannot keep "
+                "a secret, and a confidential client makes every login fail"]
+    if props.get("pkceCodeChallengeMethod") not in ("", "S256", None):
+        return [f"{client_id} allows PKCE method {props['pkceCodeChallengeMethod']!r}: use S256 "
+                "or leave it optional (NetBird's clients send S256)"]
+    return []
+
+
+def mapper_problems(props: Mapping[str, Any]) -> list[str]:
+    if props.get("addToAccessToken") is False:
+        return ["the audience mapper does not add to the access token: NetBird rejects such "
+                "tokens ('invalid JWT token audience field')"]
+    return []
+
+
+def default_scope_problems(props: Mapping[str, Any]) -> list[str]:
+    scopes = props.get("defaultScopes")
+    # pulumi-policy hands lists over as read-only proxies, not list instances.
+    if known(scopes) and not isinstance(scopes, str) and "basic" not in list(scopes):
+        return ["the client's default scopes lack 'basic': access tokens lose 'sub' and NetBird "
+                "cannot identify users"]
+    return []
+
+
+def admin_name_problems(username: Optional[str]) -> list[str]:
+    if known(username) and str(username).lower() == "admin":
+        return ["an admin account named 'admin' is the first one every scanner tries: set "
+                "keycloak:adminUser"]
+    return []
+
+
+def stack_of(urn: str) -> str:
+    return urn.split("::")[0].split(":")[-1]
+
+
+def realm_protection_problems(protected: bool, urn: str,
+                              dev_stacks: Iterable[str] = DEV_STACKS) -> list[str]:
+    if not protected and stack_of(urn) not in dev_stacks:
+        return [f"realm is not protected in stack {stack_of(urn)!r}: a rename or destroy would "
+                "delete every user; set netbird:protectRealm true"]
+    return []
+
+
+def audience_mapper_missing(resources: list) -> list[str]:
+    clients = [r for r in resources if r.resource_type == CLIENT]
+    mappers = [r for r in resources if r.resource_type == MAPPER]
+    if clients and not any(m.props.get("addToAccessToken") is not False for m in mappers):
+        return ["no audience mapper adds the NetBird client to access tokens"]
+    return []
+
+
+def _resource_policy(name: str, description: str,
+                     check: Callable[[ResourceValidationArgs], list[str]],
+                     level: Optional[EnforcementLevel] = None):
+    def validate(args: ResourceValidationArgs, report: ReportViolation):
+        for problem in check(args):
+            report(problem)
+    return ResourceValidationPolicy(name=name, description=description, validate=validate,
+                                    enforcement_level=level)
+
+
+def _when(resource_type: str, fn: Callable[[ResourceValidationArgs], list[str]]):
+    return lambda args: fn(args) if args.resource_type == resource_type else []
+
+
+def _stack_policy(name: str, description: str, check: Callable[[list], list[str]]):
+    def validate(args: StackValidationArgs, report: ReportViolation):
+        for problem in check(args.resources):
+            report(problem)
+    return StackValidationPolicy(name=name, description=description, validate=validate)
+
+
+POLICIES = [
+    _resource_policy("redirect-uris-https-or-loopback",
+                     "Redirect URIs are https://, or http://localhost:<port> for NetBird's PKCE; "
+                     "no bare wildcard redirect or web origin.",
+                     _when(CLIENT, lambda a: redirect_problems(a.props))),
+    _resource_policy("netbird-client-public",
+                     "netbird-client is a public client with PKCE S256 or PKCE left optional.",
+                     _when(CLIENT, lambda a: public_client_problems(a.props, "netbird-client"))),
+    _resource_policy("audience-mapper-adds-to-access-token",
+                     "The audience mapper puts the NetBird client into access tokens.",
+                     _when(MAPPER, lambda a: mapper_problems(a.props))),
+    _stack_policy("audience-mapper-present",
+                  "A stack with clients has an audience mapper for access tokens.",
+                  audience_mapper_missing),
+    _resource_policy("default-scopes-keep-basic",
+                     "The client's default scopes keep 'basic' (it carries 'sub').",
+                     _when(DEFAULT_SCOPES, lambda a: default_scope_problems(a.props))),
+    _resource_policy("no-admin-named-admin",
+                     "Neither the Keycloak admin nor a realm user is named 'admin'.",
+                     lambda a: admin_name_problems(a.props.get("username"))
+                     if a.resource_type in (KEYCLOAK_PROVIDER, USER) else []),
+    # Advisory: retiring a customer means unprotecting its realm on purpose; the warning still
+    # shows in every preview and pull-request comment.
+    _resource_policy("realm-protected-outside-dev",
+                     "Realms are protected in every stack but dev.",
+                     _when(REALM, lambda a: realm_protection_problems(bool(a.opts.protect),
+                                                                      a.urn)),
+                     EnforcementLevel.ADVISORY),
+]

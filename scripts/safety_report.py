@@ -1,0 +1,75 @@
+"""Prints the safety figures: guardrail policies, bad inputs refused, secret scan.
+
+    make safety-report
+
+Bad inputs are counted now (the catalogue in tests/unit/test_settings.py through the settings
+validation, pure and fast). Policies and the secret scan come from the last end-to-end run, which
+records them in out/safety/ (run `make test-e2e` first); a figure with no record says so.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "out" / "safety"
+sys.path.insert(0, str(ROOT))
+
+
+def record(name: str) -> dict | None:
+    path = RECORDS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def save(name: str, data: dict) -> None:
+    """Called by the end-to-end tests to record what they measured."""
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    data = dict(data, recorded_at=datetime.now().isoformat(timespec="seconds"))
+    (RECORDS / f"{name}.json").write_text(json.dumps(data, indent=2))
+
+
+def bad_inputs() -> tuple[int, int]:
+    from components.settings import SettingsError
+    from tests.unit.test_settings import BAD, parse
+
+    refused = 0
+    for key, value, _ in BAD:
+        try:
+            parse(**{key.replace(":", "__"): value})
+        except SettingsError as error:
+            refused += any(p.startswith(f"{key}:") for p in error.problems)
+    return refused, len(BAD)
+
+
+def main() -> int:
+    rows = []
+    policies = record("policies")
+    rows.append(("guardrail policies firing on a real preview",
+                 f"{len(policies['fired'])} of {policies['total']}" if policies
+                 else "no record: run make test-e2e",
+                 policies["recorded_at"] if policies else ""))
+    refused, total = bad_inputs()
+    rows.append(("bad settings refused before any resource, key named",
+                 f"{refused} of {total}", "now"))
+    scan = record("secret-scan")
+    rows.append(("secrets found in plain text (state, engine output, stack files, repository)",
+                 f"{len(scan['leaks'])} in {scan['places']} places scanned" if scan
+                 else "no record: run make test-e2e",
+                 scan["recorded_at"] if scan else ""))
+    faults = record("faults")
+    rows.append(("faults survived (of: engine unreachable, older state, Keycloak stopped "
+                 "mid-up, slow start)",
+                 f"{len(faults['survived'])} of 4" if faults else "no record: run make test-e2e",
+                 faults["recorded_at"] if faults else ""))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'check':{width}}  {'result':34}  measured")
+    for what, result, when in rows:
+        print(f"{what:{width}}  {result:34}  {when}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The guardrail policy pack on a real preview: a program that breaks every rule is stopped, each
+policy naming its violation; the advisory realm-protection rule warns without blocking."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pulumi
+import pulumi_keycloak as keycloak
+from pulumi import automation as auto
+
+from tests.e2e import harness
+
+POLICY_PACK = str(harness.ROOT / "policy")
+sys.path.insert(0, POLICY_PACK)
+import rules  # noqa: E402
+
+FIRED: set[str] = set()  # policies seen firing, recorded for `make safety-report`
+
+
+def rule_breaking_program():
+    # Never applied: the preview only checks inputs, so the provider need not reach a Keycloak.
+    kc = keycloak.Provider("kc", url="http://127.0.0.1:9", username="admin",
+                           password=pulumi.Output.secret("unused-in-preview"),
+                           initial_login=False)
+    opts = pulumi.ResourceOptions(provider=kc)
+    realm = keycloak.Realm("realm", realm="policy-test", opts=opts)
+    client = keycloak.openid.Client(
+        "client", realm_id=realm.id, client_id="netbird-client", access_type="CONFIDENTIAL",
+        valid_redirect_uris=["http://netbird.example.com/*", "*"], web_origins=["*"], opts=opts)
+    # A literal client id keeps every input known in the preview, so the rule is judged now.
+    keycloak.openid.ClientDefaultScopes("scopes", realm_id="policy-test", client_id="0000",
+                                        default_scopes=["profile", "email"], opts=opts)
+
+
+def preview(program, stack_name: str, project):
+    stack = auto.create_or_select_stack(
+        stack_name=stack_name, project_name="netbird-keycloak", program=program,
+        opts=auto.LocalWorkspaceOptions(
+            work_dir=str(project.path), env_vars=harness.stack_driver.pulumi_env(),
+            pulumi_command=auto.PulumiCommand(root=os.environ["PULUMI_CLI_ROOT"]),
+            secrets_provider="passphrase"))
+    output: list[str] = []
+    try:
+        stack.preview(color="never", policy_packs=[POLICY_PACK], on_output=output.append)
+        return True, "".join(output)
+    except auto.CommandError as error:
+        return False, "".join(output) + str(error)
+
+
+def test_every_rule_fires_on_a_real_preview(project):
+    ok, text = preview(rule_breaking_program, "policy-test", project)
+    assert not ok
+    expected = [
+        ("redirect-uris-https-or-loopback", "'http://netbird.example.com/*'"),
+        ("redirect-uris-https-or-loopback", "bare wildcard '*'"),
+        ("redirect-uris-https-or-loopback", "webOrigins holds '*'"),
+        ("netbird-client-public", "must be a public client"),
+        ("default-scopes-keep-basic", "lack 'basic'"),
+        ("no-admin-named-admin", "named 'admin'"),
+        ("audience-mapper-present", "no audience mapper"),
+        ("realm-protected-outside-dev", "realm is not protected in stack 'policy-test'"),
+    ]
+    for policy, message in expected:
+        assert policy in text and message in text, (policy, message)
+    assert "mandatory" in text and "advisory" in text
+    FIRED.update(policy for policy, _ in expected)
+
+
+def test_mapper_without_access_token_fires(project):
+    def program():
+        kc = keycloak.Provider("kc", url="http://127.0.0.1:9", username="kcadmin",
+                               password=pulumi.Output.secret("unused-in-preview"),
+                               initial_login=False)
+        opts = pulumi.ResourceOptions(provider=kc, protect=True)
+        realm = keycloak.Realm("realm", realm="policy-mapper", opts=opts)
+        scope = keycloak.openid.ClientScope("scope", realm_id=realm.id, name="aud", opts=opts)
+        keycloak.openid.AudienceProtocolMapper(
+            "mapper", realm_id=realm.id, client_scope_id=scope.id, name="aud",
+            included_custom_audience="netbird-client", add_to_access_token=False, opts=opts)
+
+    ok, text = preview(program, "policy-mapper", project)
+    assert not ok
+    assert "audience-mapper-adds-to-access-token" in text
+    assert "does not add to the access token" in text
+    FIRED.add("audience-mapper-adds-to-access-token")
+    harness.safety_report.save("policies", {"fired": sorted(FIRED), "total": len(rules.POLICIES)})
