@@ -4,6 +4,7 @@ import pulumi
 
 from components.endpoints import endpoints
 from components.keycloak_server import KeycloakServer
+from components.netbird_connector import NetBirdConnector
 from components.netbird_realm import NetBirdRealm
 from components.providers import docker_provider, keycloak_provider
 from components.settings import SettingsError, load_from_pulumi
@@ -15,22 +16,31 @@ except SettingsError as error:
     raise pulumi.RunError(str(error)) from None
 
 server = KeycloakServer("keycloak", settings.keycloak, docker_provider(settings.keycloak))
-realm = NetBirdRealm("netbird", settings.netbird, keycloak_provider(server, settings.keycloak))
+keycloak = keycloak_provider(server, settings.keycloak)
+realm = NetBirdRealm("netbird", settings.netbird, keycloak)
 
 urls = endpoints(settings.keycloak.url, settings.netbird.realm)
+pulumi.export("integration", settings.netbird.integration)
 pulumi.export("keycloak_url", settings.keycloak.url)
 pulumi.export("issuer_url", urls.issuer)
 pulumi.export("oidc_configuration_endpoint", urls.oidc_configuration)
 pulumi.export("admin_endpoint", urls.admin)
 pulumi.export("admin_console_url", urls.admin_console)
 pulumi.export("realm", realm.realm_name)
-pulumi.export("client_id", realm.client_id)
-pulumi.export("audience", realm.client_id)
-pulumi.export("audience_scope", realm.audience_scope)
-pulumi.export("backend_client_id", realm.backend_client_id)
-pulumi.export("backend_client_secret", realm.backend_client_secret)
 pulumi.export("user_name", realm.user_name)
 pulumi.export("netbird_domain", settings.netbird.domain)
-pulumi.export("pkce_redirect_ports", list(settings.netbird.pkce_ports))
-pulumi.export("letsencrypt_email", settings.netbird.letsencrypt_email)
-pulumi.export("disable_letsencrypt", settings.netbird.disable_letsencrypt)
+
+if settings.netbird.integration == "connector":
+    connector = NetBirdConnector("netbird-connector", settings.netbird, realm.realm.id, keycloak)
+    pulumi.export("connector_client_id", connector.client_id)
+    pulumi.export("connector_client_secret", connector.client_secret)
+    pulumi.export("connector_redirect_url", connector.redirect_url)
+else:
+    pulumi.export("client_id", realm.client_id)
+    pulumi.export("audience", realm.client_id)
+    pulumi.export("audience_scope", realm.audience_scope)
+    pulumi.export("backend_client_id", realm.backend_client_id)
+    pulumi.export("backend_client_secret", realm.backend_client_secret)
+    pulumi.export("pkce_redirect_ports", list(settings.netbird.pkce_ports))
+    pulumi.export("letsencrypt_email", settings.netbird.letsencrypt_email)
+    pulumi.export("disable_letsencrypt", settings.netbird.disable_letsencrypt)

@@ -101,12 +101,8 @@ def main() -> int:
     try:
         floor, up, noop, empty_preview, empty_up = [], [], [], [], []
         (work / "empty-project").mkdir()
-        empty = auto.create_or_select_stack(
-            stack_name="empty", project_name="netbird-keycloak-empty", program=lambda: None,
-            opts=auto.LocalWorkspaceOptions(
-                work_dir=str(work / "empty-project"), env_vars=driver.pulumi_env(),
-                pulumi_command=auto.PulumiCommand(root=os.environ["PULUMI_CLI_ROOT"]),
-                secrets_provider="passphrase"))
+        empty = driver.open_stack("empty", work / "empty-project", program=lambda: None,
+                                  project="netbird-keycloak-empty")
         for i in range(args.runs):
             floor.append(floor_once(admin, f"floor-{i}"))
             (work / "stacks" / f"Pulumi.bench-{i}.yaml").write_text(

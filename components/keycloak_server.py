@@ -19,11 +19,21 @@ _READY_PROBE = (
 
 
 def container_command(settings: KeycloakSettings) -> list[str]:
-    return [
-        "start-dev",
-        f"--http-port={settings.http_port}",
-        f"--http-management-port={settings.management_port}",
+    ports = [f"--http-port={settings.http_port}",
+             f"--http-management-port={settings.management_port}"]
+    if settings.mode == "dev":
+        return ["start-dev", *ports]
+    command = [
+        "start", *ports,
+        # TLS ends at the reverse proxy; Keycloak speaks HTTP on the internal side only, trusts
+        # X-Forwarded-* from the proxy, and issues tokens for its public URL whatever the
+        # request's Host, so NetBird's issuer check holds behind any proxy.
+        "--http-enabled=true", "--proxy-headers=xforwarded", f"--hostname={settings.url}",
+        "--health-enabled=true", "--metrics-enabled=true",
     ]
+    if settings.admin_url:
+        command.append(f"--hostname-admin={settings.admin_url}")
+    return command
 
 
 class KeycloakServer(pulumi.ComponentResource):
@@ -87,6 +97,7 @@ class KeycloakServer(pulumi.ComponentResource):
             wait=True,
             wait_timeout=300,
             restart="unless-stopped",
+            memory=settings.memory_mb,
             opts=child,
         )
         if settings.remote_docker:

@@ -71,6 +71,24 @@ class NetBirdRealm(pulumi.ComponentResource):
             opts=keep,
         )
 
+        self.realm_name = self.realm.realm
+        self.user_name = self.user.username
+        outputs = {"realm_name": self.realm_name, "user_name": self.user_name}
+        if settings.integration == "setup-env":
+            self._setup_env_clients(name, settings, provider, child, realm_id)
+            outputs.update({
+                "client_id": self.client_id,
+                "audience_scope": self.audience_scope,
+                "backend_client_id": self.backend_client_id,
+                "backend_client_secret": self.backend_client_secret,
+            })
+        self.register_outputs(outputs)
+
+    def _setup_env_clients(self, name: str, settings: NetBirdSettings,
+                           provider: keycloak.Provider, child: pulumi.ResourceOptions,
+                           realm_id: pulumi.Output[str]) -> None:
+        """What NetBird's configure.sh path needs: the public client, the audience scope bound
+        to it, and the backend client that lets NetBird's management read users."""
         root = f"https://{settings.domain}/"
         self.client = keycloak.openid.Client(
             f"{name}-client",
@@ -155,17 +173,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.realm_name = self.realm.realm
         self.client_id = self.client.client_id
         self.audience_scope = self.scope.name
         self.backend_client_id = self.backend_client.client_id
         self.backend_client_secret = pulumi.Output.secret(self.backend_client.client_secret)
-        self.user_name = self.user.username
-        self.register_outputs({
-            "realm_name": self.realm_name,
-            "client_id": self.client_id,
-            "audience_scope": self.audience_scope,
-            "backend_client_id": self.backend_client_id,
-            "backend_client_secret": self.backend_client_secret,
-            "user_name": self.user_name,
-        })

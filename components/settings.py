@@ -57,6 +57,11 @@ class KeycloakSettings:
     client_timeout: int
     version: Optional[str]
     docker_host: Optional[str]
+    memory_mb: Optional[int] = None
+    # "dev": start-dev; "production": `kc.sh start` with the public hostname, proxy headers,
+    # HTTP on the internal side only, health and metrics on the management port.
+    mode: str = "dev"
+    admin_url: Optional[str] = None
 
     @property
     def remote_docker(self) -> bool:
@@ -81,6 +86,11 @@ class NetBirdSettings:
     user_delete_from_idp: bool
     letsencrypt_email: Optional[str]
     disable_letsencrypt: Optional[bool]
+    # "setup-env": the configure.sh path (default); "connector": Keycloak as a connector of
+    # NetBird's embedded identity provider (NetBird 0.62+), one confidential client.
+    integration: str = "setup-env"
+    connector_client_id: str = "netbird"
+    connector_redirect_url: Optional[str] = None
 
     @property
     def backend_role(self) -> str:
@@ -315,6 +325,19 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
                          example=f"keycloak-{stack}-data") or ""
     _check_identifier(r, "keycloak:volumeName", volume_name, 63, f"keycloak-{stack}-data")
     client_timeout = r.integer("keycloak:clientTimeout", 60, 30, 600, example="60")
+    mode = r.text("keycloak:mode", "dev", example="production") or ""
+    if mode not in ("dev", "production"):
+        r.fail("keycloak:mode", f"must be dev or production, not {mode!r}", "production")
+    elif mode == "production" and deploy and url_text is None:
+        r.fail("keycloak:url", "is required with keycloak:mode production: the public https:// "
+                               "URL Keycloak is reached at through the TLS proxy (its issuer)",
+               "https://auth.example.com")
+    admin_url_text = r.text("keycloak:adminUrl", example="https://auth-admin.example.com")
+    admin_url = (_check_url(r, "keycloak:adminUrl", admin_url_text,
+                            "https://auth-admin.example.com") if admin_url_text else None)
+    # Keycloak's JVM sizes its heap from the container's memory; below ~750 MiB it fails to start.
+    memory_mb = r.integer("keycloak:memoryMb", 0, 750, 65536, example="2048") \
+        if "keycloak:memoryMb" in raw else None
     version = r.text("keycloak:version", example="26.7.3")
     if version is not None and not re.fullmatch(r"\d+\.\d+\.\d+", version):
         r.fail("keycloak:version", f"must be a version such as 26.7.3, not {version!r}", "26.7.3")
@@ -362,6 +385,25 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
     user_password = r.secret("netbird:userPassword", example="<user password>")
     _check_password(r, "netbird:userPassword", user_password, user_name)
 
+    integration = r.text("netbird:integration", "setup-env", example="setup-env") or ""
+    if integration not in ("setup-env", "connector"):
+        r.fail("netbird:integration", f"must be setup-env or connector, not {integration!r}",
+               "setup-env")
+    connector_client_id = r.text("netbird:connectorClientId", "netbird", example="netbird") or ""
+    _check_identifier(r, "netbird:connectorClientId", connector_client_id, 255, "netbird")
+    redirect_example = f"https://{domain or 'netbird.example.com'}/oauth2/callback"
+    connector_redirect_url = r.text("netbird:connectorRedirectUrl", example=redirect_example)
+    if integration == "connector":
+        if connector_redirect_url is None:
+            r.fail("netbird:connectorRedirectUrl", "is required with netbird:integration "
+                   "connector: copy the redirect URL NetBird shows when you add the identity "
+                   "provider", redirect_example)
+        elif not connector_redirect_url.startswith("https://") or any(
+                c in connector_redirect_url for c in " *\"'`$") or \
+                not connector_redirect_url.isascii():
+            r.fail("netbird:connectorRedirectUrl", "must be the exact https:// URL NetBird "
+                   f"shows, without wildcards, not {connector_redirect_url!r}", redirect_example)
+
     letsencrypt_email = r.text("netbird:letsencryptEmail", example="ops@example.com")
     if letsencrypt_email is not None and (not _EMAIL.match(letsencrypt_email)
                                           or not letsencrypt_email.isascii()):
@@ -375,7 +417,8 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
             image=image or DEFAULT_KEYCLOAK_IMAGE, http_port=http_port,
             management_port=management_port, network_mode=network_mode,
             bind_address=bind_address, container_name=container_name, volume_name=volume_name,
-            client_timeout=client_timeout, version=version, docker_host=docker_host),
+            client_timeout=client_timeout, version=version, docker_host=docker_host,
+            memory_mb=memory_mb, mode=mode, admin_url=admin_url),
         netbird=NetBirdSettings(
             domain=domain, realm=realm, protect_realm=bool(r.boolean("netbird:protectRealm", True)),
             client_id=client_id, backend_client_id=backend_client_id,
@@ -386,7 +429,9 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
             user_password=user_password,
             user_delete_from_idp=bool(r.boolean("netbird:userDeleteFromIdp", False)),
             letsencrypt_email=letsencrypt_email,
-            disable_letsencrypt=r.boolean("netbird:disableLetsencrypt", None)),
+            disable_letsencrypt=r.boolean("netbird:disableLetsencrypt", None),
+            integration=integration, connector_client_id=connector_client_id,
+            connector_redirect_url=connector_redirect_url),
     )
     if r.problems:
         raise SettingsError(r.problems)
@@ -397,12 +442,14 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
 _KNOWN_KEYS = frozenset(
     f"keycloak:{k}" for k in (
         "deploy", "url", "adminUser", "adminPassword", "image", "httpPort", "managementPort",
-        "networkMode", "bindAddress", "containerName", "volumeName", "clientTimeout", "version")
+        "networkMode", "bindAddress", "containerName", "volumeName", "clientTimeout", "version",
+        "memoryMb", "mode", "adminUrl")
 ) | frozenset(
     f"netbird:{k}" for k in (
         "domain", "realm", "protectRealm", "clientId", "backendClientId", "audienceScope",
         "pkcePorts", "userName", "userEmail", "userFirstName", "userLastName", "userPassword",
-        "userDeleteFromIdp", "letsencryptEmail", "disableLetsencrypt")
+        "userDeleteFromIdp", "letsencryptEmail", "disableLetsencrypt", "integration",
+        "connectorClientId", "connectorRedirectUrl")
 )
 
 # The secrets `make up` generates when a stack lacks them.

@@ -90,7 +90,10 @@ def realm_protection_problems(protected: bool, urn: str,
 
 
 def audience_mapper_missing(resources: list) -> list[str]:
-    clients = [r for r in resources if r.resource_type == CLIENT]
+    # The public client is the one NetBird's dashboard and CLI use; the embedded-IdP connector
+    # (a confidential client) needs no audience mapper.
+    clients = [r for r in resources if r.resource_type == CLIENT
+               and r.props.get("accessType") == "PUBLIC"]
     mappers = [r for r in resources if r.resource_type == MAPPER]
     if clients and not any(m.props.get("addToAccessToken") is not False for m in mappers):
         return ["no audience mapper adds the NetBird client to access tokens"]
@@ -130,7 +133,7 @@ POLICIES = [
                      "The audience mapper puts the NetBird client into access tokens.",
                      _when(MAPPER, lambda a: mapper_problems(a.props))),
     _stack_policy("audience-mapper-present",
-                  "A stack with clients has an audience mapper for access tokens.",
+                  "A stack with a public client has an audience mapper for access tokens.",
                   audience_mapper_missing),
     _resource_policy("default-scopes-keep-basic",
                      "The client's default scopes keep 'basic' (it carries 'sub').",

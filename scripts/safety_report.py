@@ -60,8 +60,8 @@ def main() -> int:
                  else "no record: run make test-e2e",
                  scan["recorded_at"] if scan else ""))
     faults = record("faults")
-    rows.append(("faults survived (of: engine unreachable, older state, Keycloak stopped "
-                 "mid-up, slow start)",
+    rows.append(("faults survived (of: engine unreachable, older state, slow start, Keycloak "
+                 "stopped mid-up)",
                  f"{len(faults['survived'])} of 4" if faults else "no record: run make test-e2e",
                  faults["recorded_at"] if faults else ""))
     width = max(len(r[0]) for r in rows)

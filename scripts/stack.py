@@ -27,6 +27,7 @@ import yaml  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
 
 from components.settings import GENERATED_SECRETS  # noqa: E402
+from components.connector_json import render_connector_json  # noqa: E402
 from components.setup_env import render_setup_env, write_private  # noqa: E402
 
 PROJECT = "netbird-keycloak"
@@ -40,11 +41,12 @@ def program() -> None:
 
 def pulumi_env() -> dict[str, str]:
     """Settings that keep every run local and offline-safe; the caller's environment wins."""
-    env = {
+    defaults = {
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
+    env = {key: os.environ.get(key, value) for key, value in defaults.items()}
     for key in ("PULUMI_BACKEND_URL", "PULUMI_HOME", "PULUMI_CONFIG_PASSPHRASE",
                 "PULUMI_CONFIG_PASSPHRASE_FILE"):
         if os.environ.get(key):
@@ -57,7 +59,9 @@ def pulumi_env() -> dict[str, str]:
     return env
 
 
-def open_stack(name: str, work_dir: Path) -> auto.Stack:
+def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
+               project: str = PROJECT) -> auto.Stack:
+    """The stack `name` of the project in `work_dir`, its program served from this process."""
     backend = os.environ.get("PULUMI_BACKEND_URL", "")
     if backend.startswith("file://"):
         Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
@@ -66,7 +70,7 @@ def open_stack(name: str, work_dir: Path) -> auto.Stack:
     options = auto.LocalWorkspaceOptions(work_dir=str(work_dir), env_vars=pulumi_env(),
                                          pulumi_command=command,
                                          secrets_provider="passphrase")
-    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=program,
+    return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
                                        opts=options)
 
 
@@ -88,10 +92,15 @@ def ensure_secrets(stack: auto.Stack) -> list[str]:
 
 def write_env(stack: auto.Stack, out_dir: Path,
               outputs: Optional[dict[str, auto.OutputValue]] = None) -> Path:
-    """Renders out/<stack>/setup.env from the outputs (read from the state unless given)."""
+    """Writes what NetBird reads, from the outputs (read from the state unless given):
+    out/<stack>/setup.env, or out/<stack>/netbird-connector.json in connector mode."""
     outputs = {k: v.value for k, v in (outputs or stack.outputs()).items()}
-    path = out_dir / stack.name / "setup.env"
-    write_private(path, render_setup_env(outputs, stack.name, datetime.now(timezone.utc)))
+    if outputs.get("integration") == "connector":
+        path = out_dir / stack.name / "netbird-connector.json"
+        write_private(path, render_connector_json(outputs, stack.name))
+    else:
+        path = out_dir / stack.name / "setup.env"
+        write_private(path, render_setup_env(outputs, stack.name, datetime.now(timezone.utc)))
     return path
 
 

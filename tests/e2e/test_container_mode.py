@@ -87,6 +87,8 @@ def test_up_creates_healthy_container_and_every_object(deployed, admin):
     backend, = admin.get("/netbird/clients?clientId=netbird-backend")
     assert backend["publicClient"] is False and backend["serviceAccountsEnabled"] is True
     assert deployed.secret_outputs == {"backend_client_secret"}
+    # Keycloak needs tens of seconds to boot; the realm was created only once it reported ready.
+    harness.record_fault("Keycloak slow to start: up waits for its health check (at most 300 s)")
 
 
 def test_discovery_issuer_equals_stack_output(deployed):
@@ -181,6 +183,27 @@ def test_deleted_audience_mapper_is_restored_by_up_with_refresh(deployed, admin)
     status, body = harness.user_token(deployed.outputs, deployed.user_password)
     aud = claims(body["access_token"])["aud"]
     assert "netbird-client" in (aud if isinstance(aud, list) else [aud])
+
+
+def test_replaced_container_keeps_users_and_the_backend_secret(deployed):
+    before = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", "keycloak-e2e"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    deployed.stack.set_config("keycloak:memoryMb",
+                              harness.stack_driver.auto.ConfigValue("1536"))
+    try:
+        result = deployed.stack.up(color="never", on_output=deployed.log.append)
+    finally:
+        deployed.stack.remove_config("keycloak:memoryMb")
+    assert harness.changes(result) == {"replace": 1}  # the container, and nothing in Keycloak
+    after = subprocess.run(["docker", "inspect", "-f", "{{.Id}} {{.HostConfig.Memory}}",
+                            "keycloak-e2e"], capture_output=True, text=True, check=True)
+    container_id, memory = after.stdout.split()
+    assert container_id != before and int(memory) == 1536 * 2**20
+    outputs = {k: v.value for k, v in deployed.stack.outputs().items()}
+    assert outputs["backend_client_secret"] == deployed.outputs["backend_client_secret"]
+    status, body = harness.user_token(outputs, deployed.user_password)
+    assert status == 200, body  # the user, kept on the data volume, still logs in
+    assert "netbird-client" in claims(body["access_token"])["aud"]
 
 
 def test_destroy_removes_what_the_stack_created_and_nothing_else(deployed):

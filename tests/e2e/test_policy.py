@@ -3,7 +3,6 @@ policy naming its violation; the advisory realm-protection rule warns without bl
 
 from __future__ import annotations
 
-import os
 import sys
 
 import pulumi
@@ -26,21 +25,20 @@ def rule_breaking_program():
                            initial_login=False)
     opts = pulumi.ResourceOptions(provider=kc)
     realm = keycloak.Realm("realm", realm="policy-test", opts=opts)
-    client = keycloak.openid.Client(
+    keycloak.openid.Client(
         "client", realm_id=realm.id, client_id="netbird-client", access_type="CONFIDENTIAL",
         valid_redirect_uris=["http://netbird.example.com/*", "*"], web_origins=["*"], opts=opts)
+    # A public client and no audience mapper anywhere: NetBird's tokens would lack their audience.
+    keycloak.openid.Client("public-client", realm_id=realm.id, client_id="dashboard",
+                           access_type="PUBLIC", valid_redirect_uris=["https://a.example.com/*"],
+                           opts=opts)
     # A literal client id keeps every input known in the preview, so the rule is judged now.
     keycloak.openid.ClientDefaultScopes("scopes", realm_id="policy-test", client_id="0000",
                                         default_scopes=["profile", "email"], opts=opts)
 
 
 def preview(program, stack_name: str, project):
-    stack = auto.create_or_select_stack(
-        stack_name=stack_name, project_name="netbird-keycloak", program=program,
-        opts=auto.LocalWorkspaceOptions(
-            work_dir=str(project.path), env_vars=harness.stack_driver.pulumi_env(),
-            pulumi_command=auto.PulumiCommand(root=os.environ["PULUMI_CLI_ROOT"]),
-            secrets_provider="passphrase"))
+    stack = harness.stack_driver.open_stack(stack_name, project.path, program=program)
     output: list[str] = []
     try:
         stack.preview(color="never", policy_packs=[POLICY_PACK], on_output=output.append)

@@ -1,8 +1,6 @@
 """Bad settings through the real engine: the deploy stops with the key named and the fix, and
 not one resource is created (no Keycloak or Docker needed for that)."""
 
-import os
-
 from tests.e2e import harness
 
 
@@ -41,12 +39,8 @@ def test_a_resource_without_explicit_provider_fails_loudly(project):
     def forgetful_program():
         keycloak.Realm("forgot-provider", realm="forgot-provider")
 
-    stack = auto.create_or_select_stack(
-        stack_name="no-default-provider", project_name="netbird-keycloak",
-        program=forgetful_program, opts=auto.LocalWorkspaceOptions(
-            work_dir=str(project.path), env_vars=harness.stack_driver.pulumi_env(),
-            pulumi_command=auto.PulumiCommand(root=os.environ["PULUMI_CLI_ROOT"]),
-            secrets_provider="passphrase"))
+    stack = harness.stack_driver.open_stack("no-default-provider", project.path,
+                                             program=forgetful_program)
     try:
         stack.preview(color="never")
         raise AssertionError("preview succeeded with a default provider")

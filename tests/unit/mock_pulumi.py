@@ -79,6 +79,8 @@ def run_program(config: dict[str, str], secret_keys: list[str], stack: str = "de
     secret: set[str] = set()
     error: Optional[BaseException] = None
     try:
+        # A fresh stack resource per run, or one run's exports would leak into the next.
+        runtime_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(mocks, project="netbird-keycloak", stack=stack, preview=preview)
         pulumi.runtime.set_all_config(config, secret_keys)
 

@@ -63,7 +63,9 @@ def test_realm_protection_outside_dev():
 
 
 def test_stack_without_audience_mapper_fires():
-    client = SimpleNamespace(resource_type=rules.CLIENT, props={})
+    client = SimpleNamespace(resource_type=rules.CLIENT, props={"accessType": "PUBLIC"})
+    connector = SimpleNamespace(resource_type=rules.CLIENT, props={"accessType": "CONFIDENTIAL"})
     mapper = SimpleNamespace(resource_type=rules.MAPPER, props={"addToAccessToken": True})
     assert rules.audience_mapper_missing([client])
     assert rules.audience_mapper_missing([client, mapper]) == []
+    assert rules.audience_mapper_missing([connector]) == []

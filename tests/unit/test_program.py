@@ -163,6 +163,12 @@ def test_container_runs_keycloak_with_health_and_bootstrap_admin(dev):
     assert image["keepLocally"] is True
 
 
+def test_memory_limit_reaches_the_container(dev):
+    assert "memory" not in dev.mocks.one(CONTAINER).inputs  # no limit unless the stack sets one
+    run = deploy(**{"keycloak:memoryMb": "2048"})
+    assert run.mocks.one(CONTAINER).inputs["memory"] == 2048
+
+
 def test_host_network_publishes_no_ports():
     run = deploy(**{"keycloak:networkMode": "host", "keycloak:httpPort": "18080",
                     "keycloak:managementPort": "19000"})
@@ -232,3 +238,35 @@ def test_plain_text_secret_stops_before_any_resource():
     assert "pulumi config set --secret netbird:userPassword" in str(run.error)
     assert "Ab9-Zx8-Cv7-Qw6" not in str(run.error)
     assert run.mocks.resources == []
+
+
+def test_connector_mode_makes_one_confidential_client_and_no_setup_env_objects():
+    redirect = "https://netbird.example.com/oauth2/callback"
+    run = deploy(**{"netbird:integration": "connector", "netbird:connectorRedirectUrl": redirect})
+    clients = run.mocks.by_type(CLIENT)
+    assert [c.inputs["clientId"] for c in clients] == ["netbird"]
+    c = clients[0].inputs
+    assert c["accessType"] == "CONFIDENTIAL" and c["standardFlowEnabled"] is True
+    assert c["validRedirectUris"] == [redirect]
+    assert c["validPostLogoutRedirectUris"] == ["https://netbird.example.com/oauth2/logout/callback"]
+    for typ in (SCOPE, MAPPER, DEFAULT_SCOPES, SA_ROLE):
+        assert run.mocks.by_type(typ) == []
+    assert run.mocks.one(REALM) and run.mocks.one("keycloak:index/user:User")
+    assert run.exports["connector_client_id"] == "netbird"
+    assert run.exports["connector_redirect_url"] == redirect
+    assert "backend_client_secret" not in run.exports
+    assert run.secret_exports == {"connector_client_secret"}
+
+
+def test_production_mode_runs_keycloak_start_for_its_public_url():
+    run = deploy(**{"keycloak:mode": "production", "keycloak:url": "https://auth.example.com",
+                    "keycloak:adminUrl": "https://auth-admin.internal.example.com"})
+    command = run.mocks.one(CONTAINER).inputs["command"]
+    assert command[0] == "start"
+    for flag in ("--hostname=https://auth.example.com", "--http-enabled=true",
+                 "--proxy-headers=xforwarded", "--health-enabled=true", "--metrics-enabled=true",
+                 "--hostname-admin=https://auth-admin.internal.example.com"):
+        assert flag in command
+    # Pulumi still talks to the container directly; the issuer is the public URL.
+    assert run.mocks.one("pulumi:providers:keycloak").inputs["url"] == "http://127.0.0.1:8080"
+    assert run.exports["issuer_url"] == "https://auth.example.com/realms/netbird"

@@ -117,6 +117,11 @@ BAD = [
     ("keycloak:bindAddress", "0.0.0.999", "IPv4"),
     ("keycloak:containerName", "my container", "no spaces"),
     ("keycloak:clientTimeout", "5", "from 30 to 600"),
+    ("keycloak:memoryMb", "512", "from 750 to 65536"),
+    ("keycloak:mode", "prod", "dev or production"),
+    ("keycloak:adminUrl", "auth-admin", "http:// or https://"),
+    ("netbird:integration", "embedded", "setup-env or connector"),
+    ("netbird:connectorClientId", "net bird", "no spaces"),
     ("keycloak:deploy", "maybe", "true or false"),
     ("keycloak:version", "latest", "version such as"),
     ("docker:host", "ssh://host; rm -rf /", "shell characters"),
@@ -165,3 +170,23 @@ def test_remote_docker_host_needs_the_public_keycloak_url():
     s = parse(docker__host="ssh://deploy@netbird.example.com",
               keycloak__url="https://auth.example.com")
     assert s.keycloak.remote_docker and not parse().keycloak.remote_docker
+
+
+def test_production_mode_needs_the_public_url():
+    with pytest.raises(SettingsError) as caught:
+        parse(keycloak__mode="production")
+    assert any(p.startswith("keycloak:url: is required with keycloak:mode production")
+               for p in caught.value.problems)
+
+
+def test_connector_mode_needs_the_exact_https_redirect_url():
+    with pytest.raises(SettingsError) as caught:
+        parse(netbird__integration="connector")
+    assert any(p.startswith("netbird:connectorRedirectUrl: is required")
+               for p in caught.value.problems)
+    for bad in ("http://netbird.example.com/oauth2/callback", "https://netbird.example.com/*"):
+        with pytest.raises(SettingsError, match="netbird:connectorRedirectUrl: must be the exact"):
+            parse(netbird__integration="connector", netbird__connectorRedirectUrl=bad)
+    s = parse(netbird__integration="connector",
+              netbird__connectorRedirectUrl="https://netbird.example.com/oauth2/callback")
+    assert s.netbird.integration == "connector" and s.netbird.connector_client_id == "netbird"

@@ -128,3 +128,18 @@ def test_property_whatever_is_accepted_bash_reads_back(secret):
     text = render_setup_env(outputs, "dev", WHEN)
     assert bash_source(text, ["NETBIRD_IDP_MGMT_CLIENT_SECRET"]) == {
         "NETBIRD_IDP_MGMT_CLIENT_SECRET": secret}
+
+
+def test_connector_json_holds_what_netbirds_dashboard_asks_for():
+    from components.connector_json import render_connector_json
+    text = render_connector_json({
+        "issuer_url": "https://auth.example.com/realms/netbird", "connector_client_id": "netbird",
+        "connector_client_secret": "s3cret", "connector_redirect_url":
+            "https://netbird.example.com/oauth2/callback"}, "acme")
+    import json
+    assert json.loads(text) == {
+        "stack": "acme", "type": "keycloak", "name": "Keycloak",
+        "issuer": "https://auth.example.com/realms/netbird", "clientId": "netbird",
+        "clientSecret": "s3cret", "redirectUrl": "https://netbird.example.com/oauth2/callback"}
+    with pytest.raises(ValueError, match="connector_client_secret"):
+        render_connector_json({"issuer_url": "x"}, "acme")

@@ -1,0 +1,100 @@
+"""The other ways to run it: NetBird's embedded-IdP connector mode (against the native Keycloak)
+and Keycloak's production mode in a container, each end to end."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import urllib.parse
+
+import pytest
+
+from tests.e2e import harness
+
+REDIRECT = "https://netbird.connector.test/oauth2/callback"
+
+
+@pytest.fixture(scope="module")
+def connector(project, native_keycloak, tmp_path_factory):
+    keycloak = native_keycloak.wait_ready()
+    stack = project.stack("connector", {
+        "netbird:domain": "netbird.connector.test", "netbird:protectRealm": "false",
+        "netbird:realm": "connector-netbird", "netbird:integration": "connector",
+        "netbird:connectorRedirectUrl": REDIRECT,
+        "keycloak:deploy": "false", "keycloak:url": keycloak.url,
+        "keycloak:adminUser": keycloak.admin_user,
+    })
+    stack.set_config("keycloak:adminPassword",
+                     harness.stack_driver.auto.ConfigValue(keycloak.admin_password, secret=True))
+    harness.stack_driver.ensure_secrets(stack)
+    up = stack.up(color="never", policy_packs=harness.stack_driver.POLICY_PACKS)
+    out = tmp_path_factory.mktemp("connector-out")
+    yield stack, up, out
+    stack.destroy(color="never")
+
+
+def test_connector_file_holds_issuer_client_and_secret(connector):
+    stack, up, out = connector
+    # realm, user, connector client, the provider, 3 components and the stack; nothing else
+    assert harness.changes(up) == {"create": 8}
+    path = harness.stack_driver.write_env(stack, out)
+    assert path.name == "netbird-connector.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    doc = json.loads(path.read_text())
+    assert doc["issuer"].endswith("/realms/connector-netbird")
+    assert (doc["clientId"], doc["redirectUrl"]) == ("netbird", REDIRECT)
+    # The secret is the client's real one: Keycloak answers "not allowed" rather than "who?".
+    status, body = harness.http("POST", f"{doc['issuer']}/protocol/openid-connect/token", form={
+        "grant_type": "client_credentials", "client_id": "netbird",
+        "client_secret": doc["clientSecret"]})
+    assert (status, body["error"]) == (400, "unauthorized_client")
+    status, body = harness.http("POST", f"{doc['issuer']}/protocol/openid-connect/token", form={
+        "grant_type": "client_credentials", "client_id": "netbird", "client_secret": "wrong"})
+    assert (status, body["error"]) == (401, "invalid_client")
+
+
+def test_authorization_code_flow_reaches_the_login_page(connector):
+    stack, _, out = connector
+    issuer = {k: v.value for k, v in stack.outputs().items()}["issuer_url"]
+
+    def authorize(redirect):
+        query = urllib.parse.urlencode({"client_id": "netbird", "response_type": "code",
+                                        "scope": "openid", "redirect_uri": redirect,
+                                        "state": "e2e"})
+        return harness.http("GET", f"{issuer}/protocol/openid-connect/auth?{query}")
+
+    status, page = authorize(REDIRECT)
+    assert status == 200 and 'id="kc-form-login"' in page
+    status, page = authorize("https://attacker.example.com/oauth2/callback")
+    assert status == 400 and "Invalid parameter: redirect_uri" in page
+
+
+def test_production_mode_serves_the_public_issuer(project):
+    stack = project.stack("prod", {
+        "netbird:domain": "netbird.prod.test", "netbird:protectRealm": "false",
+        "keycloak:mode": "production", "keycloak:url": "https://auth.prod.test",
+        "keycloak:image": harness.KEYCLOAK_IMAGE, "keycloak:networkMode": "host",
+        "keycloak:httpPort": "28180", "keycloak:managementPort": "29100",
+        "keycloak:containerName": "keycloak-e2e-prod", "keycloak:volumeName": "keycloak-e2e-prod-data",
+        "keycloak:memoryMb": "1536",
+    })
+    harness.stack_driver.ensure_secrets(stack)
+    try:
+        stack.up(color="never")
+        outputs = {k: v.value for k, v in stack.outputs().items()}
+        assert outputs["issuer_url"] == "https://auth.prod.test/realms/netbird"
+        # Asked on the internal side, Keycloak still names its public URL as the issuer.
+        status, doc = harness.http(
+            "GET", "http://127.0.0.1:28180/realms/netbird/.well-known/openid-configuration")
+        assert status == 200 and doc["issuer"] == outputs["issuer_url"]
+        assert doc["token_endpoint"].startswith("https://auth.prod.test/")
+        assert harness.http("GET", "http://127.0.0.1:29100/health/ready")[0] == 200
+        assert harness.http("GET", "http://127.0.0.1:29100/metrics")[0] == 200
+        inspect = subprocess.run(["docker", "inspect", "-f", "{{json .Config.Cmd}}",
+                                  "keycloak-e2e-prod"], capture_output=True, text=True, check=True)
+        assert json.loads(inspect.stdout)[0] == "start"
+    finally:
+        stack.destroy(color="never")
+        subprocess.run(["docker", "volume", "rm", "-f", "keycloak-e2e-prod-data"],
+                       capture_output=True)
