@@ -99,6 +99,11 @@ do_plugins() {
     printf '#!/bin/sh\n# netbird-keycloak stand-in for pulumi-resource-%s (see toolchain/standin)\nPYTHONPATH="%s" exec "%s" -m standin.%s "$@"\n' \
       "$name" "$ROOT/toolchain" "$VENV/bin/python" "$name" > "$launcher"
     chmod 0755 "$launcher"
+    # Unchanged launcher: leave it, so runs in progress never see the plugin vanish.
+    if cmp -s "$launcher" "$dir/pulumi-resource-$name"; then
+      rm -rf "$(dirname "$launcher")"; done_step "stand-in provider (real plugin unavailable)"
+      continue
+    fi
     "$CLI_DIR/pulumi" plugin rm resource "$name" "$version" --yes >/dev/null 2>&1 || true
     "$CLI_DIR/pulumi" plugin install resource "$name" "$version" --file "$launcher" >/dev/null
     touch "$dir/.standin"
@@ -114,10 +119,16 @@ do_language() {
   local sdk bin=$PULUMI_HOME/bin
   sdk=$(cd "$ROOT/toolchain/pulumi-cli" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
   mkdir -p "$bin"
-  install -m 0644 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
-  printf '#!/bin/sh\n# netbird-keycloak stand-in for pulumi-language-python (see toolchain/standin)\nNETBIRD_PULUMI_PYTHON_EXEC="%s" PYTHONPATH="%s" exec "%s" -m standin.language "$@"\n' \
-    "$bin/pulumi-language-python-exec" "$ROOT/toolchain" "$VENV/bin/python" > "$bin/pulumi-language-python"
-  chmod 0755 "$bin/pulumi-language-python"
+  cmp -s "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec" ||
+    install -m 0644 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
+  local launcher; launcher=$(printf '#!/bin/sh\n# netbird-keycloak stand-in for pulumi-language-python (see toolchain/standin)\nNETBIRD_PULUMI_PYTHON_EXEC="%s" PYTHONPATH="%s" exec "%s" -m standin.language "$@"\n' \
+    "$bin/pulumi-language-python-exec" "$ROOT/toolchain" "$VENV/bin/python")
+  # Rewritten only when it changes, so runs in progress never see it vanish.
+  if [ "$(cat "$bin/pulumi-language-python" 2>/dev/null)" != "$launcher" ]; then
+    printf '%s\n' "$launcher" > "$bin/pulumi-language-python.new"
+    chmod 0755 "$bin/pulumi-language-python.new"
+    mv "$bin/pulumi-language-python.new" "$bin/pulumi-language-python"
+  fi
   done_step "STAND-IN host in $bin (official host unavailable on this machine)"
 }
 
