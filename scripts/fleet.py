@@ -30,6 +30,10 @@ from rich.live import Live
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from stack import stack_file_config  # noqa: E402
+
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 
 
@@ -75,7 +79,7 @@ def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str
     """
     claims: dict[tuple, list[str]] = {}
     for name, path in files.items():
-        config = (yaml.safe_load(path.read_text()) or {}).get("config", {}) or {}
+        config = stack_file_config(path.parent.parent, name)
         deploy = str(config.get("keycloak:deploy", "true")).lower() != "false"
         if deploy:
             http_port = str(config.get("keycloak:httpPort", "8080"))
@@ -186,7 +190,6 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
 
 def new_customer(args: argparse.Namespace, console: Console) -> int:
     """Writes stacks/Pulumi.<customer>.yaml with its secrets generated, ready for `fleet up`."""
-    sys.path.insert(0, str(ROOT / "scripts"))
     from stack import auto, ensure_secrets, open_stack  # noqa: PLC0415
 
     name = args.customer
@@ -213,8 +216,7 @@ def new_customer(args: argparse.Namespace, console: Console) -> int:
                              f"missing: set it with `pulumi config set --stack {name} --secret "
                              "keycloak:adminPassword …` or pass --admin-password-env VAR")
         stack.set_config("keycloak:adminPassword", auto.ConfigValue(password, secret=True))
-    for key in ensure_secrets(stack):
-        console.print(f"generated {key}")
+    ensure_secrets(stack, console.print)
     console.print(f"wrote {path}; next: fleet up --stacks {name}")
     return 0
 

@@ -3,41 +3,18 @@ natively with `kc.sh start-dev` (no Docker), and a small Admin REST client to in
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any, Optional
 
+from http_json import http
+
 CACHE = Path(os.environ.get("NETBIRD_KEYCLOAK_CACHE", Path.home() / ".cache/netbird-keycloak"))
 KEYCLOAK_VERSION = "26.7.3"
-
-
-def http(method: str, url: str, form: Optional[dict] = None, body: Any = None,
-         token: Optional[str] = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    data = None
-    if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-    elif body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
 
 
 class KeycloakAdmin:

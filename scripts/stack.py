@@ -1,5 +1,5 @@
-"""Runs the program for one stack through Pulumi's Automation API: up, preview, refresh, destroy,
-env (write out/<stack>/setup.env from the outputs, touching no infrastructure) and secrets.
+"""Runs the program for one stack through Pulumi's Automation API: up, preview, refresh, destroy
+and env (write out/<stack>/setup.env from the outputs, touching no infrastructure).
 
 Why the Automation API rather than `pulumi up` in a shell: it serves the program from this Python
 process, so no separate Python language-host binary is needed (machines that reach only package
@@ -74,18 +74,25 @@ def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
                                        opts=options)
 
 
-def ensure_secrets(stack: auto.Stack) -> list[str]:
+def stack_file_config(work_dir: Path, name: str) -> dict:
+    """The `config:` map of stacks/Pulumi.<name>.yaml as written (secrets stay encrypted)."""
+    path = Path(work_dir) / "stacks" / f"Pulumi.{name}.yaml"
+    data = yaml.safe_load(path.read_text()) if path.exists() else None
+    return (data or {}).get("config") or {}
+
+
+def ensure_secrets(stack: auto.Stack, show: Callable[[str], None] = lambda line: None
+                   ) -> list[str]:
     """Generates each missing secret into the stack config, as a Pulumi secret. No defaults."""
     # Which keys are set is plain in the stack file; reading it spares a CLI call per stack.
-    path = Path(stack.workspace.work_dir) / "stacks" / f"Pulumi.{stack.name}.yaml"
-    config = ((yaml.safe_load(path.read_text()) if path.exists() else None) or {}).get(
-        "config") or {}
+    config = stack_file_config(stack.workspace.work_dir, stack.name)
     created = []
     deploy = str(config.get("keycloak:deploy", "true")).lower() != "false"
     for key in GENERATED_SECRETS:
         if key in config or (key == "keycloak:adminPassword" and not deploy):
             continue
         stack.set_config(key, auto.ConfigValue(secrets.token_urlsafe(24), secret=True))
+        show(f"generated {key} (stored as a secret in the stack config)")
         created.append(key)
     return created
 
@@ -104,14 +111,16 @@ def write_env(stack: auto.Stack, out_dir: Path,
     return path
 
 
+def changed(summary: Optional[dict[str, int]]) -> dict[str, int]:
+    """The operations of an up/preview/refresh/destroy summary other than `same`."""
+    return {op: n for op, n in (summary or {}).items() if op != "same" and n}
+
+
 def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         show: Callable[[str], None]) -> dict:
     """Runs one command on one stack; returns what a summary needs (changes by operation)."""
     changes: dict[str, int] = {}
-    if command == "secrets":
-        for key in ensure_secrets(stack):
-            show(f"generated {key} (stored as a secret in the stack config)")
-    elif command == "up":
+    if command == "up":
         result = stack.up(on_output=show, refresh=refresh, color="never",
                           policy_packs=POLICY_PACKS)
         changes = dict(result.summary.resource_changes or {})
@@ -127,13 +136,12 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
                        or {})
     elif command == "env":
         show(f"wrote {write_env(stack, out_dir)}")
-    return {k: v for k, v in changes.items() if k != "same" and v}
+    return changed(changes)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "preview", "refresh", "destroy", "env",
-                                            "secrets"])
+    parser.add_argument("command", choices=["up", "preview", "refresh", "destroy", "env"])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--work-dir", type=Path, default=ROOT,
                         help="folder with Pulumi.yaml and stacks/ (default: this project)")
@@ -152,8 +160,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         stack = open_stack(args.stack, args.work_dir.resolve())
         if args.ensure_secrets:
-            for key in ensure_secrets(stack):
-                show(f"generated {key} (stored as a secret in the stack config)")
+            ensure_secrets(stack, show)
         summary["changes"] = run(args.command, stack, args.out, args.refresh, show)
         summary["result"] = "succeeded"
     except auto.CommandError as error:

@@ -10,19 +10,17 @@ without `netbird-client` in `aud` or without `sub`.
 from __future__ import annotations
 
 import argparse
-import base64
 import getpass
-import json
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from http_json import http, jwt_claims  # noqa: E402
 
 
 @dataclass
@@ -38,31 +36,8 @@ class Check:
         return text + (f"\n      fix: {self.fix}" if self.ok is False and self.fix else "")
 
 
-def _http(method: str, url: str, form: Optional[dict] = None, token: Optional[str] = None,
-          timeout: float = 15) -> tuple[int, Any]:
-    data = urllib.parse.urlencode(form).encode() if form is not None else None
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    except (urllib.error.URLError, OSError) as error:
-        return 0, str(error)
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
-def jwt_claims(token: str) -> dict:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
 def check_discovery(o: Mapping[str, Any]) -> tuple[Check, dict]:
-    status, doc = _http("GET", o["oidc_configuration_endpoint"])
+    status, doc = http("GET", o["oidc_configuration_endpoint"])
     name = "discovery document"
     if status != 200 or not isinstance(doc, dict):
         return Check(name, False, f"{o['oidc_configuration_endpoint']} answered {status or doc}",
@@ -83,7 +58,7 @@ def check_device_grant(o: Mapping[str, Any], doc: Mapping[str, Any]) -> Check:
         return Check(name, False, "the discovery document has no device endpoint",
                      "use Keycloak 26 or later")
     # Exactly what NetBird's device flow sends: no PKCE parameters.
-    status, body = _http("POST", endpoint, {"client_id": o["client_id"],
+    status, body = http("POST", endpoint, {"client_id": o["client_id"],
                                             "audience": o["audience"], "scope": "openid"})
     if status == 200 and isinstance(body, dict) and body.get("device_code"):
         return Check(name, True, f"{o['client_id']} may start the device flow")
@@ -96,7 +71,7 @@ def check_device_grant(o: Mapping[str, Any], doc: Mapping[str, Any]) -> Check:
 
 def check_backend(o: Mapping[str, Any], doc: Mapping[str, Any]) -> Check:
     name = "backend client reads users (IdP manager)"
-    status, body = _http("POST", doc.get("token_endpoint", ""), {
+    status, body = http("POST", doc.get("token_endpoint", ""), {
         "grant_type": "client_credentials", "client_id": o["backend_client_id"],
         "client_secret": o["backend_client_secret"]})
     if status != 200:
@@ -105,7 +80,7 @@ def check_backend(o: Mapping[str, Any], doc: Mapping[str, Any]) -> Check:
                      "NETBIRD_IDP_MGMT_CLIENT_SECRET must be the client's current secret: "
                      "regenerate setup.env with make env")
     url = f"{o['admin_endpoint']}/users/count"
-    status, body = _http("GET", url, token=body["access_token"])
+    status, body = http("GET", url, token=body["access_token"])
     if status == 200 and isinstance(body, int):
         return Check(name, True, f"GET {url} -> {body} users")
     fixes = {403: f"give {o['backend_client_id']}'s service account the realm-management "
@@ -123,7 +98,7 @@ def check_user_token(o: Mapping[str, Any], doc: Mapping[str, Any],
         return Check(name, None, "no password given (set NETBIRD_USER_PASSWORD or run in a "
                                  "terminal to be asked)")
     scopes = f"openid profile email offline_access {o['audience_scope']}"
-    status, body = _http("POST", doc.get("token_endpoint", ""), {
+    status, body = http("POST", doc.get("token_endpoint", ""), {
         "grant_type": "password", "client_id": o["client_id"], "username": o["user_name"],
         "password": password, "scope": scopes})
     if status != 200:
@@ -158,7 +133,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "scripts"))
     from stack import open_stack  # noqa: PLC0415 - needs the Pulumi CLI only here
 
     outputs = {k: v.value for k, v in open_stack(args.stack, ROOT).outputs().items()}

@@ -75,8 +75,9 @@ class Project:
 
 def changes(result) -> dict[str, int]:
     """The resource operations of an up/preview other than `same`."""
-    summary = getattr(result, "change_summary", None) or result.summary.resource_changes or {}
-    return {op: n for op, n in summary.items() if op != "same" and n}
+    summary = result.change_summary if hasattr(result, "change_summary") \
+        else result.summary.resource_changes
+    return stack_driver.changed(summary)
 
 
 def record_fault(name: str) -> None:

@@ -6,8 +6,6 @@ The tests in this module run in order on one stack (up first, destroy last).
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import stat
 import subprocess
@@ -62,11 +60,6 @@ def admin(deployed):
                                  deployed.admin_password)
 
 
-def claims(token: str) -> dict:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
 def test_up_creates_healthy_container_and_every_object(deployed, admin):
     # 11 Keycloak and Docker objects, 2 providers, 2 components and the stack itself.
     assert harness.changes(deployed.up) == {"create": 16}
@@ -100,7 +93,7 @@ def test_discovery_issuer_equals_stack_output(deployed):
 def test_user_access_token_has_audience_sub_and_azp(deployed):
     status, body = harness.user_token(deployed.outputs, deployed.user_password)
     assert status == 200, body
-    c = claims(body["access_token"])
+    c = harness.verify.jwt_claims(body["access_token"])
     aud = c["aud"] if isinstance(c["aud"], list) else [c["aud"]]
     assert "netbird-client" in aud
     assert c["sub"] and c["azp"] == "netbird-client"
@@ -176,12 +169,12 @@ def test_deleted_audience_mapper_is_restored_by_up_with_refresh(deployed, admin)
                                 f"{mapper['id']}")
     assert status == 204
     status, body = harness.user_token(deployed.outputs, deployed.user_password)
-    assert "netbird-client" not in claims(body["access_token"])["aud"]  # the drift is real
+    assert "netbird-client" not in harness.verify.jwt_claims(body["access_token"])["aud"]  # the drift is real
 
     result = deployed.stack.up(color="never", refresh=True, on_output=deployed.log.append)
     assert harness.changes(result) == {"create": 1}
     status, body = harness.user_token(deployed.outputs, deployed.user_password)
-    aud = claims(body["access_token"])["aud"]
+    aud = harness.verify.jwt_claims(body["access_token"])["aud"]
     assert "netbird-client" in (aud if isinstance(aud, list) else [aud])
 
 
@@ -203,7 +196,7 @@ def test_replaced_container_keeps_users_and_the_backend_secret(deployed):
     assert outputs["backend_client_secret"] == deployed.outputs["backend_client_secret"]
     status, body = harness.user_token(outputs, deployed.user_password)
     assert status == 200, body  # the user, kept on the data volume, still logs in
-    assert "netbird-client" in claims(body["access_token"])["aud"]
+    assert "netbird-client" in harness.verify.jwt_claims(body["access_token"])["aud"]
 
 
 def test_destroy_removes_what_the_stack_created_and_nothing_else(deployed):
