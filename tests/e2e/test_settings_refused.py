@@ -41,8 +41,18 @@ def test_a_resource_without_explicit_provider_fails_loudly(project):
 
     stack = harness.stack_driver.open_stack("no-default-provider", project.path,
                                              program=forgetful_program)
-    try:
-        stack.preview(color="never")
-        raise AssertionError("preview succeeded with a default provider")
-    except auto.CommandError as error:
-        assert "Default provider for 'keycloak' disabled" in str(error)
+    # The engine emits its "disabled" diagnostic and bails at once; under load its display can
+    # close before that line is printed (only "Resource monitor has terminated" remains, seen
+    # once in a CI run). Every attempt must fail; the reason must be named in at least one.
+    messages = []
+    for _ in range(3):
+        try:
+            stack.preview(color="never")
+            raise AssertionError("preview succeeded with a default provider")
+        except auto.CommandError as error:
+            messages.append(str(error))
+        if "Default provider for 'keycloak' disabled" in messages[-1]:
+            break
+    assert "Default provider for 'keycloak' disabled" in messages[-1], messages
+    resources = stack.export_stack().deployment.get("resources") or []
+    assert not [r for r in resources if r["type"] == "keycloak:index/realm:Realm"]
