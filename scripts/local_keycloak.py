@@ -50,11 +50,14 @@ class KeycloakAdmin:
 class NativeKeycloak:
     """Keycloak from the Maven Central distribution, started with `kc.sh start-dev` (no Docker)."""
 
-    def __init__(self, http_port: int, management_port: int, log: Path):
+    def __init__(self, http_port: int, management_port: int, log: Path,
+                 database: Optional[Path] = None, admin_password: Optional[str] = None):
+        """`database`: a folder for an H2 file database that outlives a restart (default: in
+        memory). A restart on the same folder passes the same `admin_password`."""
         self.url = f"http://127.0.0.1:{http_port}"
         self.health = f"http://127.0.0.1:{management_port}/health/ready"
         self.admin_user = "kcadmin"
-        self.admin_password = secrets.token_urlsafe(18)
+        self.admin_password = admin_password or secrets.token_urlsafe(18)
         self.log = log
         for port in (http_port, management_port):
             with socket.socket() as probe:
@@ -67,7 +70,10 @@ class NativeKeycloak:
         self.process = subprocess.Popen(
             [str(CACHE / f"keycloak-{KEYCLOAK_VERSION}/bin/kc.sh"), "start-dev",
              f"--http-port={http_port}", f"--http-management-port={management_port}",
-             "--health-enabled=true", "--db=dev-mem"],
+             "--health-enabled=true",
+             *(["--db=dev-file",
+                f"--db-url=jdbc:h2:file:{database}/keycloakdb;NON_KEYWORDS=VALUE"]
+               if database else ["--db=dev-mem"])],
             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
         self.ready_after: Optional[float] = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import runpy
 import secrets
 import sys
@@ -117,12 +118,14 @@ def changed(summary: Optional[dict[str, int]]) -> dict[str, int]:
 
 
 def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
-        show: Callable[[str], None]) -> dict:
-    """Runs one command on one stack; returns what a summary needs (changes by operation)."""
+        show: Callable[[str], None], events: Optional[list] = None) -> dict:
+    """Runs one command on one stack; returns what a summary needs (changes by operation).
+    `events` collects the engine events of `up`, for the failure report."""
+    events = [] if events is None else events
     changes: dict[str, int] = {}
     if command == "up":
         result = stack.up(on_output=show, refresh=refresh, color="never",
-                          policy_packs=POLICY_PACKS)
+                          policy_packs=POLICY_PACKS, on_event=events.append)
         changes = dict(result.summary.resource_changes or {})
         show(f"wrote {write_env(stack, out_dir, result.outputs)}")
     elif command == "preview":
@@ -137,6 +140,31 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     elif command == "env":
         show(f"wrote {write_env(stack, out_dir)}")
     return changed(changes)
+
+
+def not_applied(stack: auto.Stack, events: list[auto.EngineEvent]) -> list[str]:
+    """After a failed `up`, from its engine events: each resource that failed and why, then what
+    a preview says is still to do (the next `up` does exactly that). The preview needs a Keycloak
+    that answers; when it does not, the failures above are the whole story."""
+    lines = []
+    for event in events:
+        diag = event.diagnostic_event
+        if diag and diag.severity == "error" and diag.urn and "::pulumi:pulumi:Stack::" \
+                not in diag.urn:
+            kind, name = diag.urn.split("::")[2].split("$")[-1], diag.urn.rsplit("::", 1)[-1]
+            lines.append(f"failed {kind} {name}: {_one_line(diag.message)}")
+    try:
+        planned: list[auto.EngineEvent] = []
+        stack.preview(on_event=planned.append, color="never")
+    except auto.CommandError as error:
+        cause = _first_error(str(error)).rsplit("returned an error: ", 1)[-1]
+        return lines + [f"(the rest shows in `make preview` once this preview error is gone: "
+                        f"{cause})"]
+    for event in planned:
+        step = event.resource_pre_event.metadata if event.resource_pre_event else None
+        if step and step.op.value not in ("same", "read", "refresh"):
+            lines.append(f"to do: {step.op.value} {step.type} {step.urn.rsplit('::', 1)[-1]}")
+    return lines
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -157,11 +185,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     summary: dict = {"stack": args.stack, "command": args.command, "result": "failed",
                      "changes": {}, "error": ""}
     show: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
+    events: list[auto.EngineEvent] = []
     try:
         stack = open_stack(args.stack, args.work_dir.resolve())
         if args.ensure_secrets:
             ensure_secrets(stack, show)
-        summary["changes"] = run(args.command, stack, args.out, args.refresh, show)
+        summary["changes"] = run(args.command, stack, args.out, args.refresh, show, events)
         summary["result"] = "succeeded"
     except auto.CommandError as error:
         # The engine already printed the details through on_output; keep the tail for context.
@@ -170,6 +199,9 @@ def main(argv: Optional[list[str]] = None) -> int:
               file=sys.stderr)
         if summary["error"] == PROTECTED_HINT:
             print(f"\n{PROTECTED_HINT}", file=sys.stderr)
+        elif args.command == "up" and events:
+            print("\nnot applied:\n  " + "\n  ".join(not_applied(stack, events)),
+                  file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
         summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)
@@ -199,6 +231,12 @@ def _first_error(text: str) -> str:
                 and "preview failed" not in line:
             return line[len("error:"):].strip()
     return next((line for line in lines if "error" in line.lower()), "failed")
+
+
+def _one_line(message: str) -> str:
+    """An engine error as one line: without "1 error occurred:" and the bullets around it."""
+    message = re.sub(r"\d+ errors? occurred:", "", message)
+    return " ".join(message.replace("\t* ", " ").split())
 
 
 def _tail(text: str, lines: int = 25) -> str:

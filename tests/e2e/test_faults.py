@@ -1,5 +1,15 @@
 """Faults: an unreachable Docker engine stops the deploy with a clear error before anything in
-Keycloak or Docker changes."""
+Keycloak or Docker changes; a Keycloak that stops in the middle of `up` leaves nothing that the
+next `up` cannot finish."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import io
+import threading
+from typing import Callable, Optional
 
 from tests.e2e import harness
 
@@ -21,3 +31,143 @@ def test_unreachable_docker_engine_fails_clearly_and_changes_nothing(project):
                if not r["type"].startswith(("pulumi:", "netbird:"))]
     assert created == []
     harness.record_fault("Docker engine unreachable: clear error, nothing changed")
+
+
+class StoppingProxy:
+    """Keycloak's front door for one test: passes requests through, and can stop Keycloak
+    (SIGTERM, a clean shutdown) right after Keycloak answered a chosen request but before that
+    answer reaches Pulumi. So the fault lands exactly in the worst place: the object exists in
+    Keycloak, and everything after it is refused (this proxy stops listening too)."""
+
+    def __init__(self, port: int, keycloak: harness.NativeKeycloak):
+        self.port, self.keycloak = port, keycloak
+        self.stop_after: Optional[Callable[[str, str, bytes], bool]] = None
+        self.stopped_after = ""
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                upstream = http.client.HTTPConnection("127.0.0.1",
+                                                      int(proxy.keycloak.url.rsplit(":", 1)[1]))
+                try:
+                    upstream.request(self.command, self.path, body=body or None,
+                                     headers={k: v for k, v in self.headers.items()
+                                              if k.lower() != "connection"})
+                    answer = upstream.getresponse()
+                    payload = answer.read()
+                except OSError:  # Keycloak is gone: hang up, as a stopped server would
+                    self.close_connection = True
+                    return
+                trigger = proxy.stop_after
+                if trigger and answer.status < 300 and trigger(self.command, self.path, body):
+                    proxy.stop_after = None
+                    proxy.stopped_after = f"{self.command} {self.path}"
+                    proxy.keycloak.stop()
+                    proxy.close()  # before answering: the read-back finds nobody listening
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _kc_object_counts(admin: harness.KeycloakAdmin, realm: str) -> dict[str, int]:
+    clients = admin.get(f"/{realm}/clients")
+    scopes = admin.get(f"/{realm}/client-scopes")
+    audience = [s for s in scopes if s["name"] == "netbird-client-audience"]
+    return {
+        "realms": sum(r["realm"] == realm for r in admin.get("")),
+        "users named netbird": len(admin.get(f"/{realm}/users?username=netbird&exact=true")),
+        "netbird-client": sum(c["clientId"] == "netbird-client" for c in clients),
+        "netbird-backend": sum(c["clientId"] == "netbird-backend" for c in clients),
+        "audience scopes": len(audience),
+        "audience mappers": sum(len(s.get("protocolMappers", [])) for s in audience),
+    }
+
+
+def test_keycloak_stopped_mid_up_then_next_up_converges(project, tmp_path):
+    """Keycloak stops twice in the middle of `up`: right after creating the realm, then right
+    after creating the backend client. Each failed `up` names the cause and what it did not
+    apply; once Keycloak is back, `up` finishes the job: one of everything, no 409, and the
+    user's token carries the audience."""
+    database, log = tmp_path / "db", tmp_path / "keycloak.log"
+    keycloak = harness.NativeKeycloak(18380, 19300, log, database=database).wait_ready()
+    password = keycloak.admin_password
+    proxy = StoppingProxy(18390, keycloak)
+    stack = project.stack("stopped-mid-up", {
+        "netbird:domain": "netbird.stopped.test", "netbird:realm": "stopped",
+        "netbird:protectRealm": "false",
+        "keycloak:deploy": "false", "keycloak:url": proxy.url,
+        "keycloak:adminUser": keycloak.admin_user,
+    })
+    stack.set_config("keycloak:adminPassword",
+                     harness.stack_driver.auto.ConfigValue(password, secret=True))
+    harness.stack_driver.ensure_secrets(stack)
+
+    def restart():
+        nonlocal keycloak, proxy
+        keycloak = harness.NativeKeycloak(18380, 19300, log, database=database,
+                                          admin_password=password).wait_ready()
+        proxy = StoppingProxy(18390, keycloak)
+
+    def failed_up(stop_after) -> str:
+        proxy.stop_after = stop_after
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = harness.stack_driver.main(["up", "--stack", stack.name,
+                                              "--work-dir", str(project.path),
+                                              "--out", str(project.path / "out")])
+        assert code == 1 and proxy.stopped_after, out.getvalue()[-3000:]
+        return out.getvalue()
+
+    try:
+        report = failed_up(lambda method, path, body: method == "POST"
+                           and path == "/admin/realms")
+        failed = report.split("\nnot applied:\n")[1].splitlines()[0]
+        assert failed.startswith("  failed keycloak:index/realm:Realm netbird-realm: "), report
+        assert "127.0.0.1:18390" in failed and "Connection refused" in failed, failed
+        restart()
+        report = failed_up(lambda method, path, body: method == "POST"
+                           and path == "/admin/realms/stopped/clients"
+                           and b'"netbird-backend"' in body)
+        assert "create keycloak:openid/client:Client netbird-backend" not in report
+        restart()
+        up = stack.up(color="never")
+        admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, password)
+        assert _kc_object_counts(admin, "stopped") == {
+            "realms": 1, "users named netbird": 1, "netbird-client": 1, "netbird-backend": 1,
+            "audience scopes": 1, "audience mappers": 1}
+        assert "409" not in str(up.stdout)
+        assert harness.changes(stack.preview(color="never")) == {}
+        outputs = {k: v.value for k, v in stack.outputs().items()}
+        checks = harness.verify.run_checks(
+            outputs, stack.get_all_config()["netbird:userPassword"].value)
+        assert all(c.ok for c in checks), [c.line() for c in checks]
+        stack.destroy(color="never")
+    finally:
+        proxy.close()
+        keycloak.stop()
+    harness.record_fault("Keycloak stopped mid-up (twice): error names the cause and what was "
+                         "not applied; next up converges, one of each object, no 409")

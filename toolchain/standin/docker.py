@@ -15,7 +15,8 @@ import time
 import urllib.parse
 from typing import Any, Optional
 
-from standin.server import ProviderError, Resource, StandinProvider, serve
+from standin.server import (CreatedButFailed, ProviderError, Resource, StandinProvider,
+                            serve)
 
 VERSION = "5.1.0"
 _NS = 1_000_000_000
@@ -164,10 +165,17 @@ class Container(Resource):
             raise ProviderError("Container: `wait` needs a healthcheck")
         created = self.api.call("POST", f"/containers/create?name={i['name']}", self._spec(i))
         id_ = created["Id"]
-        self.api.call("POST", f"/containers/{id_}/start")
+        try:
+            self._start(id_, i)
+            return id_, self._outputs(id_)
+        except ProviderError as error:  # recorded with its id: the next `up` starts it again
+            raise CreatedButFailed(id_, i, str(error)) from None
+
+    def _start(self, id_: str, i: dict) -> None:
+        if not self.api.call("GET", f"/containers/{id_}/json")["State"].get("Running"):
+            self.api.call("POST", f"/containers/{id_}/start")
         if i.get("wait"):
             self._wait_healthy(id_, i["name"], int(i.get("waitTimeout", 60)))
-        return id_, self._outputs(id_)
 
     def _wait_healthy(self, id_: str, name: str, timeout: int) -> None:
         deadline = time.monotonic() + timeout
@@ -199,7 +207,9 @@ class Container(Resource):
         if olds.get("restart") != news.get("restart"):
             self.api.call("POST", f"/containers/{id_}/update",
                           {"RestartPolicy": {"Name": news.get("restart", "no")}})
-        return {}
+        # Also the path of a container whose creation failed part-way (e.g. not healthy in time).
+        self._start(id_, news)
+        return self._outputs(id_)
 
     def delete(self, id_, state):
         # Named volumes survive (v=false): they hold Keycloak's data.

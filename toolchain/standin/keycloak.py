@@ -16,7 +16,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, Optional
 
-from standin.server import ProviderError, Resource, StandinProvider, serve
+from standin.server import (CreatedButFailed, ProviderError, Resource, StandinProvider,
+                            serve)
 
 VERSION = "6.13.0"
 
@@ -104,7 +105,10 @@ class Realm(Resource):
 
     def create(self, i):
         self.api.call("POST", "", self._body(i))
-        live = self.read(i["realm"], i)
+        try:
+            live = self.read(i["realm"], i)
+        except ProviderError as error:
+            raise CreatedButFailed(i["realm"], i, str(error)) from None
         return i["realm"], live or {}
 
     def read(self, id_, state):
@@ -192,7 +196,10 @@ class Client(Resource):
     def create(self, i):
         _, location = self.api.call("POST", f"/{i['realmId']}/clients", self._body(i))
         id_ = _new_id(location)
-        return id_, self._computed(i["realmId"], id_, i)
+        try:
+            return id_, self._computed(i["realmId"], id_, i)
+        except ProviderError as error:
+            raise CreatedButFailed(id_, i, str(error)) from None
 
     def read(self, id_, state):
         realm = state["realmId"]
@@ -341,8 +348,12 @@ class ClientDefaultScopes(Resource):
                                      f"{ids[name]}")
 
     def create(self, i):
-        self._apply(i)
-        return f"{i['realmId']}/{i['clientId']}", {}
+        id_ = f"{i['realmId']}/{i['clientId']}"
+        try:
+            self._apply(i)
+        except ProviderError as error:  # some scopes may be bound already: the update redoes it
+            raise CreatedButFailed(id_, i, str(error)) from None
+        return id_, {}
 
     def read(self, id_, state):
         bound = self._bound(state["realmId"], state["clientId"])

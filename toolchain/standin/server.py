@@ -19,7 +19,8 @@ import traceback
 from typing import Any, Callable, Optional
 
 import grpc
-from google.protobuf import empty_pb2, json_format, struct_pb2
+from google.protobuf import any_pb2, empty_pb2, json_format, struct_pb2
+from google.rpc import status_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's marker for a not-yet-known value
@@ -27,6 +28,17 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's marker for a no
 
 class ProviderError(Exception):
     """An error the operator should read as it is (no traceback)."""
+
+
+class CreatedButFailed(ProviderError):
+    """The object exists in the managed system, but a later step of its creation failed (e.g. the
+    server stopped between the POST and the read-back). Reported to the engine as "initialization
+    failed" with the id, as terraform-based providers do, so the state records the object and the
+    next `up` updates it instead of creating it again (which would meet a 409)."""
+
+    def __init__(self, id_: str, properties: dict, reason: str):
+        super().__init__(reason)
+        self.id, self.properties = id_, properties
 
 
 def to_dict(struct: Optional[struct_pb2.Struct]) -> dict:
@@ -127,6 +139,15 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
     def _handle(self, context, fn):
         try:
             return fn()
+        except CreatedButFailed as error:
+            detail = any_pb2.Any()
+            detail.Pack(provider_pb2.ErrorResourceInitFailed(
+                id=error.id, properties=to_struct(error.properties),
+                inputs=to_struct(error.properties), reasons=[str(error)]))
+            status = status_pb2.Status(code=grpc.StatusCode.UNKNOWN.value[0],
+                                       message=str(error), details=[detail])
+            context.abort(grpc.StatusCode.UNKNOWN, str(error),
+                          (("grpc-status-details-bin", status.SerializeToString()),))
         except ProviderError as error:
             context.abort(grpc.StatusCode.UNKNOWN, str(error))
         except Exception as error:  # noqa: BLE001 - reported to the engine with the cause
@@ -274,7 +295,7 @@ class _Async(provider_pb2_grpc.ResourceProviderServicer):
             try:
                 return await asyncio.to_thread(method, request, _SyncContext(context))
             except _Abort as error:
-                await context.abort(error.code, error.details)
+                await context.abort(error.code, error.details, error.trailing_metadata)
             except NotImplementedError:
                 await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{name} is not implemented")
         return call
@@ -286,8 +307,8 @@ class _SyncContext:
     def __init__(self, context):
         self.context = context
 
-    def abort(self, code, details):
-        raise _Abort(code, details)
+    def abort(self, code, details, trailing_metadata=()):
+        raise _Abort(code, details, trailing_metadata)
 
     def set_code(self, code):
         pass
@@ -297,6 +318,6 @@ class _SyncContext:
 
 
 class _Abort(Exception):
-    def __init__(self, code, details):
+    def __init__(self, code, details, trailing_metadata=()):
         super().__init__(details)
-        self.code, self.details = code, details
+        self.code, self.details, self.trailing_metadata = code, details, trailing_metadata
