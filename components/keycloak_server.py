@@ -7,6 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
+from components.keycloak_database import KeycloakDatabase
 from components.settings import KeycloakSettings
 
 # The official image has neither curl nor wget; bash's /dev/tcp reaches the management port.
@@ -24,16 +25,34 @@ def container_command(settings: KeycloakSettings) -> list[str]:
     if settings.mode == "dev":
         return ["start-dev", *ports]
     command = [
-        "start", *ports,
+        "start", *(["--optimized"] if settings.optimized else []), *ports,
         # TLS ends at the reverse proxy; Keycloak speaks HTTP on the internal side only, trusts
         # X-Forwarded-* from the proxy, and issues tokens for its public URL whatever the
         # request's Host, so NetBird's issuer check holds behind any proxy.
         "--http-enabled=true", "--proxy-headers=xforwarded", f"--hostname={settings.url}",
-        "--health-enabled=true", "--metrics-enabled=true",
     ]
+    if not settings.optimized:  # build-time options: an optimized image has them built in
+        command += ["--health-enabled=true", "--metrics-enabled=true"]
     if settings.admin_url:
         command.append(f"--hostname-admin={settings.admin_url}")
     return command
+
+
+def _container_env(settings: KeycloakSettings,
+                   database: Optional[KeycloakDatabase]) -> pulumi.Output[list[str]]:
+    """Keycloak's environment, a secret as a whole: it holds the admin and database passwords."""
+    fixed = [] if settings.optimized else ["KC_HEALTH_ENABLED=true"]
+    fixed.append(f"KC_BOOTSTRAP_ADMIN_USERNAME={settings.admin_user}")
+    if database is None:
+        return pulumi.Output.secret(settings.admin_password).apply(
+            lambda password: [*fixed, f"KC_BOOTSTRAP_ADMIN_PASSWORD={password}"])
+    if not settings.optimized:  # KC_DB is a build-time option, built into an optimized image
+        fixed.append("KC_DB=postgres")
+    return pulumi.Output.secret(pulumi.Output.all(
+        settings.admin_password, database.jdbc_url, database.password)).apply(
+        lambda values: [*fixed, f"KC_BOOTSTRAP_ADMIN_PASSWORD={values[0]}",
+                        f"KC_DB_URL={values[1]}", f"KC_DB_USERNAME={database.username}",
+                        f"KC_DB_PASSWORD={values[2]}"])
 
 
 class KeycloakServer(pulumi.ComponentResource):
@@ -66,28 +85,32 @@ class KeycloakServer(pulumi.ComponentResource):
         # A present image is used as it is, never pulled again: offline machines build it locally.
         image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True,
                                    opts=child)
-        # The dev database lives here, so a replaced container keeps every realm and user.
-        volume = docker.Volume(f"{name}-data", name=settings.volume_name,
-                               opts=pulumi.ResourceOptions.merge(
-                                   child, pulumi.ResourceOptions(retain_on_delete=True)))
         host_network = settings.network_mode == "host"
+        network = docker.Network(f"{name}-network", name=settings.network_name,
+                                 opts=child) if settings.network_name else None
+        self.database = KeycloakDatabase(f"{name}-postgres", settings, docker_provider, network,
+                                         opts=pulumi.ResourceOptions(parent=self)) \
+            if settings.database == "postgres" else None
+        volumes = []
+        if self.database is None:
+            # The dev database lives here, so a replaced container keeps every realm and user.
+            volume = docker.Volume(f"{name}-data", name=settings.volume_name,
+                                   opts=pulumi.ResourceOptions.merge(
+                                       child, pulumi.ResourceOptions(retain_on_delete=True)))
+            volumes = [docker.ContainerVolumeArgs(container_path="/opt/keycloak/data",
+                                                  volume_name=volume.name)]
         self.container = docker.Container(
             f"{name}-container",
             name=settings.container_name,
             image=image.image_id,
             command=container_command(settings),
-            envs=pulumi.Output.secret(settings.admin_password).apply(lambda password: [
-                "KC_HEALTH_ENABLED=true",
-                f"KC_BOOTSTRAP_ADMIN_USERNAME={settings.admin_user}",
-                f"KC_BOOTSTRAP_ADMIN_PASSWORD={password}",
-            ]),
-            network_mode=settings.network_mode,
+            envs=_container_env(settings, self.database),
+            network_mode=network.name if network else settings.network_mode,
             # With host networking the ports are the host's already; publishing them is an error.
             ports=None if host_network else [docker.ContainerPortArgs(
                 internal=settings.http_port, external=settings.http_port,
                 ip=settings.bind_address)],
-            volumes=[docker.ContainerVolumeArgs(container_path="/opt/keycloak/data",
-                                                volume_name=volume.name)],
+            volumes=volumes,
             healthcheck=docker.ContainerHealthcheckArgs(
                 # bash, not CMD-SHELL's /bin/sh: /dev/tcp is a bash feature.
                 tests=["CMD", "bash", "-c", _READY_PROBE.format(port=settings.management_port)],

@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 # Keycloak stores the realm name in a varchar(36) column; longer names fail with a 409.
 REALM_NAME_MAX = 36
 DEFAULT_KEYCLOAK_IMAGE = "quay.io/keycloak/keycloak:26.7.3"
+# The official image's interface (POSTGRES_* variables, PGDATA, `postgres ARGS`); where no
+# registry is reachable, `make bootstrap` builds netbird-keycloak/postgres:15 with the same one.
+DEFAULT_POSTGRES_IMAGE = "postgres:15-bookworm"
 # The scopes Keycloak 25+ puts on every new client. `ClientDefaultScopes` replaces the client's
 # whole list, so these must be repeated: without `basic` access tokens carry no `sub`.
 BUILTIN_DEFAULT_SCOPES = ("basic", "acr", "profile", "email", "roles", "web-origins")
@@ -62,6 +65,26 @@ class KeycloakSettings:
     # HTTP on the internal side only, health and metrics on the management port.
     mode: str = "dev"
     admin_url: Optional[str] = None
+    # `kc.sh start --optimized`: the image was built (`kc.sh build`) for this configuration.
+    optimized: bool = False
+    # "dev-file": Keycloak's embedded H2 database on the data volume; "postgres": a Postgres
+    # container next to Keycloak, with its own volume.
+    database: str = "dev-file"
+    database_password: str = field(default="", repr=False)
+    postgres_image: str = DEFAULT_POSTGRES_IMAGE
+    database_port: int = 5432
+    database_volume_name: str = ""
+
+    @property
+    def database_container_name(self) -> str:
+        return f"{self.container_name}-postgres"
+
+    @property
+    def network_name(self) -> Optional[str]:
+        """The Docker network Keycloak and Postgres share (bridge mode), or None."""
+        if self.database == "postgres" and self.network_mode == "bridge":
+            return f"{self.container_name}-net"
+        return None
 
     @property
     def remote_docker(self) -> bool:
@@ -186,6 +209,16 @@ class _Reader:
         return number
 
 
+def _check_image(reader: _Reader, key: str, image: Optional[str], example: str) -> None:
+    if not image:
+        return
+    if not _DOCKER_IMAGE.match(image) or len(image) > 255:
+        reader.fail(key, f"is not a Docker image reference: {image!r}", example)
+    elif image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
+        reader.fail(key, "must name a pinned version tag, not latest (a present image is never "
+                         "pulled again)", example)
+
+
 def _check_hostname(reader: _Reader, key: str, value: str, example: str) -> None:
     if not value:
         return
@@ -302,12 +335,8 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
         _check_password(r, "keycloak:adminPassword", admin_password, admin_user)
 
     image = r.text("keycloak:image", DEFAULT_KEYCLOAK_IMAGE, example=DEFAULT_KEYCLOAK_IMAGE)
-    if deploy and image and (not _DOCKER_IMAGE.match(image) or len(image) > 255):
-        r.fail("keycloak:image", f"is not a Docker image reference: {image!r}",
-               DEFAULT_KEYCLOAK_IMAGE)
-    elif deploy and image and (image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]):
-        r.fail("keycloak:image", "must name a pinned version tag, not latest (a present "
-                                 "image is never pulled again)", DEFAULT_KEYCLOAK_IMAGE)
+    if deploy:
+        _check_image(r, "keycloak:image", image, DEFAULT_KEYCLOAK_IMAGE)
 
     network_mode = r.text("keycloak:networkMode", "bridge", example="bridge") or "bridge"
     if network_mode not in ("bridge", "host"):
@@ -338,6 +367,37 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
     # Keycloak's JVM sizes its heap from the container's memory; below ~750 MiB it fails to start.
     memory_mb = r.integer("keycloak:memoryMb", 0, 750, 65536, example="2048") \
         if "keycloak:memoryMb" in raw else None
+    optimized = bool(r.boolean("keycloak:optimized", False))
+    if optimized and mode != "production":
+        r.fail("keycloak:optimized", "needs keycloak:mode production (start-dev cannot run "
+                                     "--optimized)", "false")
+
+    database = r.text("keycloak:database", "dev-file", example="postgres") or ""
+    database_password, database_volume_name = "", ""
+    database_port = r.integer("keycloak:databasePort", 5432, 1, 65535, example="5432")
+    postgres_image = r.text("keycloak:postgresImage", DEFAULT_POSTGRES_IMAGE,
+                            example=DEFAULT_POSTGRES_IMAGE) or DEFAULT_POSTGRES_IMAGE
+    if database not in ("dev-file", "postgres"):
+        r.fail("keycloak:database", f"must be dev-file or postgres, not {database!r}",
+               "postgres")
+    elif database == "dev-file" and mode == "production" and deploy:
+        r.fail("keycloak:database", "must be postgres with keycloak:mode production: Keycloak's "
+                                    "dev-file database is for development only", "postgres")
+    elif database == "postgres" and deploy:
+        database_password = r.secret("keycloak:databasePassword", example="<database password>")
+        _check_password(r, "keycloak:databasePassword", database_password, "keycloak")
+        _check_image(r, "keycloak:postgresImage", postgres_image, DEFAULT_POSTGRES_IMAGE)
+        if database_port in (http_port, management_port):
+            r.fail("keycloak:databasePort", "must differ from Keycloak's HTTP and management "
+                                            "ports", "5432")
+        database_volume_name = r.text(
+            "keycloak:databaseVolumeName", f"keycloak-{stack}-postgres-data",
+            example=f"keycloak-{stack}-postgres-data") or ""
+        _check_identifier(r, "keycloak:databaseVolumeName", database_volume_name, 63,
+                          f"keycloak-{stack}-postgres-data")
+        if database_volume_name == volume_name:
+            r.fail("keycloak:databaseVolumeName", "must differ from keycloak:volumeName",
+                   f"keycloak-{stack}-postgres-data")
     version = r.text("keycloak:version", example="26.7.3")
     if version is not None and not re.fullmatch(r"\d+\.\d+\.\d+", version):
         r.fail("keycloak:version", f"must be a version such as 26.7.3, not {version!r}", "26.7.3")
@@ -418,7 +478,10 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
             management_port=management_port, network_mode=network_mode,
             bind_address=bind_address, container_name=container_name, volume_name=volume_name,
             client_timeout=client_timeout, version=version, docker_host=docker_host,
-            memory_mb=memory_mb, mode=mode, admin_url=admin_url),
+            memory_mb=memory_mb, mode=mode, admin_url=admin_url, optimized=optimized,
+            database=database, database_password=database_password,
+            postgres_image=postgres_image, database_port=database_port,
+            database_volume_name=database_volume_name),
         netbird=NetBirdSettings(
             domain=domain, realm=realm, protect_realm=bool(r.boolean("netbird:protectRealm", True)),
             client_id=client_id, backend_client_id=backend_client_id,
@@ -443,7 +506,8 @@ _KNOWN_KEYS = frozenset(
     f"keycloak:{k}" for k in (
         "deploy", "url", "adminUser", "adminPassword", "image", "httpPort", "managementPort",
         "networkMode", "bindAddress", "containerName", "volumeName", "clientTimeout", "version",
-        "memoryMb", "mode", "adminUrl")
+        "memoryMb", "mode", "adminUrl", "optimized", "database", "databasePassword",
+        "postgresImage", "databasePort", "databaseVolumeName")
 ) | frozenset(
     f"netbird:{k}" for k in (
         "domain", "realm", "protectRealm", "clientId", "backendClientId", "audienceScope",
@@ -452,8 +516,10 @@ _KNOWN_KEYS = frozenset(
         "connectorClientId", "connectorRedirectUrl")
 )
 
-# The secrets `make up` generates when a stack lacks them.
-GENERATED_SECRETS = ("keycloak:adminPassword", "netbird:userPassword")
+# The secrets `make up` generates when a stack lacks them (the database password only for
+# keycloak:database postgres).
+GENERATED_SECRETS = ("keycloak:adminPassword", "netbird:userPassword",
+                     "keycloak:databasePassword")
 
 
 def read_raw_config(get: Callable[[str], Optional[str]], is_secret: Callable[[str], bool],

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything `make up` and `make test` need, idempotently, and caches what is slow.
 #
-#   scripts/bootstrap.sh [venv] [cli] [plugins] [docker] [keycloak] [image]   (default: all)
+#   scripts/bootstrap.sh [venv] [cli] [language] [plugins] [docker] [keycloak] [image] [optimized]
+#                         [postgres] [actionlint]   (default: all)
 #
 # Each piece is taken from the best source that works on this machine, in this order:
 #   CLI:      `pulumi` on PATH at the pinned version -> cached build -> official download ->
@@ -11,6 +12,9 @@
 #   docker:   a running engine -> Debian's docker.io started for the tests.
 #   keycloak: the distribution from Maven Central (for the native Keycloak the tests start).
 #   image:    present locally -> pulled from quay.io -> built locally (debootstrap + JRE + dist).
+#   optimized: the image above after `kc.sh build` for Postgres (production `start --optimized`).
+#   postgres: present locally -> pulled from Docker Hub -> built locally (debootstrap +
+#             Debian's postgresql-15 + toolchain/postgres/docker-entrypoint.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +24,11 @@ ACTIONLINT_VERSION=v1.7.12
 KEYCLOAK_VERSION=26.7.3
 KEYCLOAK_IMAGE=${KEYCLOAK_IMAGE:-netbird-keycloak/keycloak:$KEYCLOAK_VERSION}
 OFFICIAL_IMAGE=quay.io/keycloak/keycloak:$KEYCLOAK_VERSION
+# Build-time options of the production image; components/settings.py names the same tag.
+OPTIMIZED_IMAGE=$KEYCLOAK_IMAGE-postgres-optimized
+OPTIMIZED_BUILD=(--db=postgres --health-enabled=true --metrics-enabled=true)
+POSTGRES_IMAGE=netbird-keycloak/postgres:15
+OFFICIAL_POSTGRES_IMAGE=docker.io/library/postgres:15-bookworm
 CLI_DIR=$CACHE/pulumi-v$PULUMI_VERSION/bin
 export PULUMI_HOME=${PULUMI_HOME:-$ROOT/.pulumi-home}
 export PULUMI_SKIP_UPDATE_CHECK=true
@@ -172,21 +181,67 @@ do_image() {
     docker tag "$OFFICIAL_IMAGE" "$KEYCLOAK_IMAGE"; done_step "pulled $OFFICIAL_IMAGE"; return
   fi
   echo "    no registry reachable; building from Debian packages and the Maven distribution"
-  command -v debootstrap >/dev/null ||
-    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-  local rootfs=$CACHE/rootfs-$KEYCLOAK_VERSION
-  # The machine's own Debian mirror (the only one some machines reach).
-  local mirror; mirror=$( (grep -rhoE 'https?://[^[:space:]]+' /etc/apt/sources.list \
-      /etc/apt/sources.list.d/ 2>/dev/null || true) | grep -E '/debian/?$' | head -n1)
-  rm -rf "$rootfs"
-  debootstrap --variant=minbase --include=openjdk-17-jre-headless,ca-certificates bookworm \
-    "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$CACHE/debootstrap.log" 2>&1 ||
-    fail "debootstrap failed; see $CACHE/debootstrap.log"
+  local rootfs=$CACHE/rootfs-keycloak
+  debian_rootfs "$rootfs" openjdk-17-jre-headless,ca-certificates
   cp -a "$CACHE/keycloak-$KEYCLOAK_VERSION" "$rootfs/opt/keycloak"
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
   tar -C "$rootfs" -c . | docker import \
     --change 'ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]' --change 'CMD ["start-dev"]' \
     --change 'ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64' - "$KEYCLOAK_IMAGE" >/dev/null
+  rm -rf "$rootfs"
+  done_step "built locally"
+}
+
+# A minimal Debian bookworm root filesystem with PACKAGES, from the machine's own Debian mirror
+# (the only one some machines reach).
+debian_rootfs() {
+  local rootfs=$1 packages=$2
+  command -v debootstrap >/dev/null ||
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  local mirror; mirror=$( (grep -rhoE 'https?://[^[:space:]]+' /etc/apt/sources.list \
+      /etc/apt/sources.list.d/ 2>/dev/null || true) | grep -E '/debian/?$' | head -n1)
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase --include="$packages" bookworm \
+    "$rootfs" "${mirror:-http://deb.debian.org/debian}" >"$CACHE/debootstrap.log" 2>&1 ||
+    fail "debootstrap failed; see $CACHE/debootstrap.log"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+}
+
+# The label says which recipe made an image, so a changed recipe rebuilds it.
+image_recipe() { docker image inspect -f '{{ index .Config.Labels "netbird-keycloak.recipe" }}' "$1" 2>/dev/null || true; }
+
+do_optimized() {
+  step "Keycloak production image $OPTIMIZED_IMAGE (kc.sh build ${OPTIMIZED_BUILD[*]})"
+  local recipe; recipe=$( (docker image inspect -f '{{.Id}}' "$KEYCLOAK_IMAGE"; echo "${OPTIMIZED_BUILD[*]}") | sha256sum | cut -c1-16)
+  if [ "$(image_recipe "$OPTIMIZED_IMAGE")" = "$recipe" ]; then done_step "present"; return; fi
+  local builder=netbird-keycloak-image-build
+  docker rm -f "$builder" >/dev/null 2>&1 || true
+  docker run --name "$builder" --network none --entrypoint /opt/keycloak/bin/kc.sh \
+    "$KEYCLOAK_IMAGE" build "${OPTIMIZED_BUILD[@]}" >"$CACHE/kc-build.log" 2>&1 ||
+    fail "kc.sh build failed; see $CACHE/kc-build.log"
+  docker commit --change 'ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]' --change 'CMD ["start", "--optimized"]' \
+    --change "LABEL netbird-keycloak.recipe=$recipe" "$builder" "$OPTIMIZED_IMAGE" >/dev/null
+  docker rm "$builder" >/dev/null
+  done_step "built"
+}
+
+do_postgres() {
+  step "Postgres image $POSTGRES_IMAGE (for keycloak:database postgres)"
+  local recipe; recipe=$(sha256sum "$ROOT/toolchain/postgres/docker-entrypoint.sh" | cut -c1-16)
+  local have; have=$(image_recipe "$POSTGRES_IMAGE")
+  if [ "$have" = "$recipe" ] || [ "$have" = official ]; then done_step "present"; return; fi
+  if timeout 60 docker pull -q "$OFFICIAL_POSTGRES_IMAGE" >/dev/null 2>&1; then
+    printf 'FROM %s\nLABEL netbird-keycloak.recipe=official\n' "$OFFICIAL_POSTGRES_IMAGE" |
+      docker build -q -t "$POSTGRES_IMAGE" - >/dev/null
+    done_step "pulled $OFFICIAL_POSTGRES_IMAGE"; return
+  fi
+  echo "    no registry reachable; building from Debian's postgresql-15"
+  local rootfs=$CACHE/rootfs-postgres
+  debian_rootfs "$rootfs" postgresql-15
+  install -m 0755 "$ROOT/toolchain/postgres/docker-entrypoint.sh" "$rootfs/usr/local/bin/docker-entrypoint.sh"
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' --change 'CMD ["postgres"]' \
+    --change 'ENV PGDATA=/var/lib/postgresql/data' --change 'ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change "LABEL netbird-keycloak.recipe=$recipe" - "$POSTGRES_IMAGE" >/dev/null
   rm -rf "$rootfs"
   done_step "built locally"
 }
@@ -207,7 +262,7 @@ do_actionlint() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image actionlint)
+[ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image optimized postgres actionlint)
 total_start=$(date +%s)
 for s in "${steps[@]}"; do "do_$s"; done
 printf '==> bootstrap done in %ss\n' "$(( $(date +%s) - total_start ))"

@@ -89,8 +89,10 @@ def ensure_secrets(stack: auto.Stack, show: Callable[[str], None] = lambda line:
     config = stack_file_config(stack.workspace.work_dir, stack.name)
     created = []
     deploy = str(config.get("keycloak:deploy", "true")).lower() != "false"
+    postgres = deploy and config.get("keycloak:database") == "postgres"
     for key in GENERATED_SECRETS:
-        if key in config or (key == "keycloak:adminPassword" and not deploy):
+        if key in config or (key == "keycloak:adminPassword" and not deploy) or \
+                (key == "keycloak:databasePassword" and not postgres):
             continue
         stack.set_config(key, auto.ConfigValue(secrets.token_urlsafe(24), secret=True))
         show(f"generated {key} (stored as a secret in the stack config)")

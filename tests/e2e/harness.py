@@ -22,6 +22,9 @@ from local_keycloak import (CACHE, KEYCLOAK_VERSION, KeycloakAdmin,  # noqa: E40
                             NativeKeycloak, http)
 
 KEYCLOAK_IMAGE = f"netbird-keycloak/keycloak:{KEYCLOAK_VERSION}"
+# Both made by `make bootstrap` (steps `optimized` and `postgres`).
+OPTIMIZED_IMAGE = f"{KEYCLOAK_IMAGE}-postgres-optimized"
+POSTGRES_IMAGE = "netbird-keycloak/postgres:15"
 
 
 def missing_toolchain() -> list[str]:
@@ -40,9 +43,11 @@ def missing_toolchain() -> list[str]:
                         "(`make test-e2e`), which bootstraps it and puts it on PATH")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         problems.append("no Docker engine answers `docker info`: run `make bootstrap`")
-    elif subprocess.run(["docker", "image", "inspect", KEYCLOAK_IMAGE],
-                        capture_output=True).returncode != 0:
-        problems.append(f"no image {KEYCLOAK_IMAGE}: run `make keycloak-image`")
+    else:
+        for image in (KEYCLOAK_IMAGE, OPTIMIZED_IMAGE, POSTGRES_IMAGE):
+            if subprocess.run(["docker", "image", "inspect", image],
+                              capture_output=True).returncode != 0:
+                problems.append(f"no image {image}: run `make keycloak-image`")
     if not (CACHE / f"keycloak-{KEYCLOAK_VERSION}" / "bin" / "kc.sh").exists():
         problems.append(f"no Keycloak distribution in {CACHE}: run `make bootstrap`")
     return problems

@@ -1,5 +1,5 @@
 """The other ways to run it: NetBird's embedded-IdP connector mode (against the native Keycloak)
-and Keycloak's production mode in a container, each end to end."""
+and Keycloak's production mode (optimized image, Postgres, own Docker network), end to end."""
 
 from __future__ import annotations
 
@@ -73,31 +73,92 @@ def test_authorization_code_flow_reaches_the_login_page(connector):
     assert status == 400 and "Invalid parameter: redirect_uri" in page
 
 
-def test_production_mode_serves_the_public_issuer(project):
+@pytest.fixture(scope="module")
+def production(project):
+    """Production mode as a NetBird server runs it: `start --optimized` on the image built for
+    Postgres, Keycloak and Postgres on their own Docker network, only the HTTP port published."""
     stack = project.stack("prod", {
         "netbird:domain": "netbird.prod.test", "netbird:protectRealm": "false",
         "keycloak:mode": "production", "keycloak:url": "https://auth.prod.test",
-        "keycloak:image": harness.KEYCLOAK_IMAGE, "keycloak:networkMode": "host",
+        "keycloak:image": harness.OPTIMIZED_IMAGE, "keycloak:optimized": "true",
+        "keycloak:database": "postgres", "keycloak:postgresImage": harness.POSTGRES_IMAGE,
         "keycloak:httpPort": "28180", "keycloak:managementPort": "29100",
-        "keycloak:containerName": "keycloak-e2e-prod", "keycloak:volumeName": "keycloak-e2e-prod-data",
-        "keycloak:memoryMb": "1536",
+        "keycloak:containerName": "keycloak-e2e-prod",
+        "keycloak:databaseVolumeName": "keycloak-e2e-prod-pgdata",
     })
     harness.stack_driver.ensure_secrets(stack)
     try:
-        stack.up(color="never")
-        outputs = {k: v.value for k, v in stack.outputs().items()}
-        assert outputs["issuer_url"] == "https://auth.prod.test/realms/netbird"
-        # Asked on the internal side, Keycloak still names its public URL as the issuer.
-        status, doc = harness.http(
-            "GET", "http://127.0.0.1:28180/realms/netbird/.well-known/openid-configuration")
-        assert status == 200 and doc["issuer"] == outputs["issuer_url"]
-        assert doc["token_endpoint"].startswith("https://auth.prod.test/")
-        assert harness.http("GET", "http://127.0.0.1:29100/health/ready")[0] == 200
-        assert harness.http("GET", "http://127.0.0.1:29100/metrics")[0] == 200
-        inspect = subprocess.run(["docker", "inspect", "-f", "{{json .Config.Cmd}}",
-                                  "keycloak-e2e-prod"], capture_output=True, text=True, check=True)
-        assert json.loads(inspect.stdout)[0] == "start"
+        up = stack.up(color="never")
+        yield stack, up
     finally:
         stack.destroy(color="never")
-        subprocess.run(["docker", "volume", "rm", "-f", "keycloak-e2e-prod-data"],
+        subprocess.run(["docker", "volume", "rm", "-f", "keycloak-e2e-prod-pgdata"],
                        capture_output=True)
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _internal(outputs: dict) -> dict:
+    """The outputs as seen from this machine: Keycloak's published port, not the public URL."""
+    return {**outputs, "issuer_url": outputs["issuer_url"].replace(
+        "https://auth.prod.test", "http://127.0.0.1:28180")}
+
+
+def test_production_mode_serves_the_public_issuer(production):
+    stack, up = production
+    assert harness.changes(up)["create"] > 0
+    outputs = {k: v.value for k, v in stack.outputs().items()}
+    assert outputs["issuer_url"] == "https://auth.prod.test/realms/netbird"
+    # Asked on the internal side, Keycloak still names its public URL as the issuer.
+    status, doc = harness.http(
+        "GET", "http://127.0.0.1:28180/realms/netbird/.well-known/openid-configuration")
+    assert status == 200 and doc["issuer"] == outputs["issuer_url"]
+    assert doc["token_endpoint"].startswith("https://auth.prod.test/")
+    assert json.loads(_docker("inspect", "-f", "{{json .Config.Cmd}}", "keycloak-e2e-prod"))[:2] \
+        == ["start", "--optimized"]
+    # Health and metrics answer on the management port, which is not published.
+    ip = _docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                 "keycloak-e2e-prod")
+    assert harness.http("GET", f"http://{ip}:29100/health/ready")[0] == 200
+    assert harness.http("GET", f"http://{ip}:29100/metrics")[0] == 200
+    assert list(json.loads(_docker("inspect", "-f", "{{json .NetworkSettings.Ports}}",
+                                   "keycloak-e2e-prod"))) == ["28180/tcp"]
+
+
+def test_postgres_mode_passes_the_token_audience_test(production):
+    stack, _ = production
+    outputs = _internal({k: v.value for k, v in stack.outputs().items()})
+    status, body = harness.user_token(outputs, stack.get_all_config()["netbird:userPassword"].value)
+    assert status == 200, body
+    claims = harness.verify.jwt_claims(body["access_token"])
+    assert "netbird-client" in claims["aud"] and claims["sub"] and claims["azp"] == "netbird-client"
+    # The realm lives in Postgres, not in the Keycloak container (which has no volume at all).
+    assert _docker("inspect", "-f", "{{len .Mounts}}", "keycloak-e2e-prod") == "0"
+    realms = _docker("exec", "keycloak-e2e-prod-postgres", "psql", "-At", "-U", "keycloak",
+                     "-d", "keycloak", "-c", "select name from realm order by name")
+    assert realms.split() == ["master", "netbird"]
+
+
+def test_replaced_keycloak_container_keeps_users_and_secrets_in_postgres(production):
+    stack, _ = production
+    before = {k: v.value for k, v in stack.outputs().items()}
+    old_id = _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod")
+    stack.set_config("keycloak:memoryMb", harness.stack_driver.auto.ConfigValue("1536"))
+    result = stack.up(color="never")
+    assert harness.changes(result) == {"replace": 1}  # the Keycloak container only
+    assert _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod") != old_id
+    after = {k: v.value for k, v in stack.outputs().items()}
+    assert after["backend_client_secret"] == before["backend_client_secret"]
+    status, body = harness.user_token(_internal(after),
+                                      stack.get_all_config()["netbird:userPassword"].value)
+    assert status == 200, body
+
+
+def test_destroy_keeps_the_postgres_volume(production):
+    stack, _ = production
+    stack.destroy(color="never")
+    assert "keycloak-e2e-prod-postgres" not in _docker("ps", "-a", "--format", "{{.Names}}")
+    assert "keycloak-e2e-prod-pgdata" in _docker("volume", "ls", "--format", "{{.Name}}").split()

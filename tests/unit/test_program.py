@@ -258,11 +258,21 @@ def test_connector_mode_makes_one_confidential_client_and_no_setup_env_objects()
     assert run.secret_exports == {"connector_client_secret"}
 
 
+PRODUCTION = {"keycloak:mode": "production", "keycloak:url": "https://auth.example.com",
+              "keycloak:database": "postgres", "keycloak:databasePassword": "Db4-Kq8-Wm2-Lp5"}
+SECRETS_PG = SECRETS + ["keycloak:databasePassword"]
+
+
+def production(**extra):
+    run = run_program(dict(BASE, **PRODUCTION, **extra), SECRETS_PG)
+    assert run.error is None, run.error
+    return run
+
+
 def test_production_mode_runs_keycloak_start_for_its_public_url():
-    run = deploy(**{"keycloak:mode": "production", "keycloak:url": "https://auth.example.com",
-                    "keycloak:adminUrl": "https://auth-admin.internal.example.com"})
-    command = run.mocks.one(CONTAINER).inputs["command"]
-    assert command[0] == "start"
+    run = production(**{"keycloak:adminUrl": "https://auth-admin.internal.example.com"})
+    command = run.mocks.one(CONTAINER, "keycloak-container").inputs["command"]
+    assert command[0] == "start" and "--optimized" not in command
     for flag in ("--hostname=https://auth.example.com", "--http-enabled=true",
                  "--proxy-headers=xforwarded", "--health-enabled=true", "--metrics-enabled=true",
                  "--hostname-admin=https://auth-admin.internal.example.com"):
@@ -270,3 +280,51 @@ def test_production_mode_runs_keycloak_start_for_its_public_url():
     # Pulumi still talks to the container directly; the issuer is the public URL.
     assert run.mocks.one("pulumi:providers:keycloak").inputs["url"] == "http://127.0.0.1:8080"
     assert run.exports["issuer_url"] == "https://auth.example.com/realms/netbird"
+
+
+def test_postgres_mode_keeps_the_data_in_its_own_container_and_volume():
+    run = production()
+    postgres = run.mocks.one(CONTAINER, "keycloak-postgres-container").inputs
+    keycloak = run.mocks.one(CONTAINER, "keycloak-container").inputs
+    network = run.mocks.one("docker:index/network:Network").inputs
+    assert network["name"] == "keycloak-dev-net"
+    assert postgres["networkMode"] == keycloak["networkMode"] == "keycloak-dev-net"
+    assert postgres["name"] == "keycloak-dev-postgres"
+    assert postgres["volumes"] == [{"containerPath": "/var/lib/postgresql/data",
+                                    "volumeName": "keycloak-dev-postgres-data"}]
+    assert postgres["wait"] is True and "pg_isready" in postgres["healthcheck"]["tests"]
+    assert is_secret_input(postgres["envs"])
+    assert "POSTGRES_PASSWORD=Db4-Kq8-Wm2-Lp5" in reveal(postgres["envs"])
+    # Keycloak keeps nothing of its own on disk any more: no dev-file volume.
+    assert keycloak["volumes"] == []
+    assert [v.inputs["name"] for v in run.mocks.by_type("docker:index/volume:Volume")] == [
+        "keycloak-dev-postgres-data"]
+    assert is_secret_input(keycloak["envs"])
+    env = reveal(keycloak["envs"])
+    for line in ("KC_DB=postgres", "KC_DB_URL=jdbc:postgresql://keycloak-dev-postgres:5432/keycloak",
+                 "KC_DB_USERNAME=keycloak", "KC_DB_PASSWORD=Db4-Kq8-Wm2-Lp5"):
+        assert line in env
+
+
+def test_postgres_with_host_networking_listens_on_loopback_only():
+    run = production(**{"keycloak:networkMode": "host", "keycloak:databasePort": "15432"})
+    postgres = run.mocks.one(CONTAINER, "keycloak-postgres-container").inputs
+    assert postgres["networkMode"] == "host"
+    assert postgres["command"] == ["postgres", "-p", "15432", "-c", "listen_addresses=127.0.0.1"]
+    assert run.mocks.by_type("docker:index/network:Network") == []
+    env = reveal(run.mocks.one(CONTAINER, "keycloak-container").inputs["envs"])
+    assert "KC_DB_URL=jdbc:postgresql://127.0.0.1:15432/keycloak" in env
+
+
+def test_optimized_image_starts_without_build_options():
+    run = production(**{"keycloak:optimized": "true",
+                        "keycloak:image": "netbird-keycloak/keycloak:26.7.3-postgres-optimized"})
+    keycloak = run.mocks.one(CONTAINER, "keycloak-container").inputs
+    assert keycloak["command"][:2] == ["start", "--optimized"]
+    # Options fixed by `kc.sh build` are not repeated: Keycloak refuses a different value.
+    assert not [f for f in keycloak["command"] if f.startswith(("--health", "--metrics", "--db"))]
+    env = reveal(keycloak["envs"])
+    assert not [line for line in env if line.startswith(("KC_DB=", "KC_HEALTH"))]
+    assert "KC_DB_URL=jdbc:postgresql://keycloak-dev-postgres:5432/keycloak" in env
+
+

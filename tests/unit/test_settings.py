@@ -127,6 +127,24 @@ BAD = [
     ("docker:host", "ssh://host; rm -rf /", "shell characters"),
     ("docker:host", "host.example.com", "ssh://"),
     ("netbird:domian", "typo.example.com", "not a setting of this program"),
+    ("keycloak:database", "mysql", "dev-file or postgres"),
+    ("keycloak:optimized", "true", "needs keycloak:mode production"),
+    ("keycloak:optimized", "yes", "true or false"),
+    ("keycloak:databasePort", "70000", "from 1 to 65535"),
+]
+
+# Postgres settings, each checked on an otherwise valid Postgres stack.
+POSTGRES = {"keycloak__database": "postgres",
+            "keycloak__databasePassword": RawValue("Db4-Kq8-Wm2-Lp5", secret=True)}
+POSTGRES_BAD = [
+    ("keycloak:databasePassword", None, "is required"),
+    ("keycloak:databasePassword", RawValue("Db4-Kq8-Wm2-Lp5"), "plain text"),
+    ("keycloak:databasePassword", RawValue("changeme", secret=True), "too short"),
+    ("keycloak:databasePort", "8080", "must differ"),
+    ("keycloak:postgresImage", "postgres:latest", "pinned version"),
+    ("keycloak:postgresImage", "postgres", "pinned version"),
+    ("keycloak:databaseVolumeName", "keycloak-dev-data", "must differ"),
+    ("keycloak:databaseVolumeName", "pg data", "no spaces"),
 ]
 
 
@@ -141,6 +159,26 @@ def test_bad_setting_is_refused_naming_key_and_fix(key, value, message):
     # A secret must never be echoed back in an error message.
     for secret in ("Xk3-vq9-Lm2-Pz7", "Ab9-Zx8-Cv7-Qw6", "qqqqqqqqqqqqqqqq", "changeme"):
         assert secret not in str(caught.value)
+
+
+@pytest.mark.parametrize("key,value,message", POSTGRES_BAD,
+                         ids=[f"{k}={v!r}"[:60] for k, v, _ in POSTGRES_BAD])
+def test_bad_postgres_setting_is_refused_naming_key_and_fix(key, value, message):
+    with pytest.raises(SettingsError) as caught:
+        parse(**{**POSTGRES, key.replace(":", "__"): value})
+    problems = [p for p in caught.value.problems if p.startswith(f"{key}:")]
+    assert any(message in p for p in problems), caught.value.problems
+    assert all("Fix: pulumi config" in p for p in problems)
+    assert "Db4-Kq8-Wm2-Lp5" not in str(caught.value)
+
+
+def test_production_mode_refuses_the_dev_database():
+    with pytest.raises(SettingsError, match="keycloak:database: must be postgres with"):
+        parse(keycloak__mode="production", keycloak__url="https://auth.example.com")
+    s = parse(keycloak__mode="production", keycloak__url="https://auth.example.com", **POSTGRES)
+    assert s.keycloak.database == "postgres" and s.keycloak.network_name == "keycloak-dev-net"
+    assert s.keycloak.database_volume_name == "keycloak-dev-postgres-data"
+    assert "Db4-Kq8-Wm2-Lp5" not in repr(s)
 
 
 def test_secret_fix_tells_to_use_secret_flag():

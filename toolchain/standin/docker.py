@@ -1,4 +1,5 @@
-"""Stand-in `docker` provider: RemoteImage, Volume and Container over the Docker Engine API.
+"""Stand-in `docker` provider: RemoteImage, Volume, Network and Container over the Docker Engine
+API.
 
 Semantics follow pulumi-docker 5.1 where this program relies on them: an image present locally is
 never pulled, `keepLocally` keeps it on delete, a container with `wait` is created only once its
@@ -130,6 +131,27 @@ class Volume(Resource):
         self.api.call("DELETE", f"/volumes/{id_}", missing_ok=True)
 
 
+class Network(Resource):
+    replace_on = ("name", "driver", "internal")
+    defaults = {"driver": "bridge"}
+
+    def create(self, i):
+        network = self.api.call("POST", "/networks/create", {
+            "Name": i["name"], "Driver": i.get("driver", "bridge"), "CheckDuplicate": True,
+            "Internal": bool(i.get("internal", False))})
+        return network["Id"], {}
+
+    def read(self, id_, state):
+        network = self.api.call("GET", f"/networks/{id_}", missing_ok=True)
+        return None if network is None else {"name": network["Name"]}
+
+    def update(self, id_, olds, news):
+        return {}
+
+    def delete(self, id_, state):
+        self.api.call("DELETE", f"/networks/{id_}", missing_ok=True)
+
+
 class Container(Resource):
     replace_on = ("name", "image", "command", "envs", "ports", "networkMode", "volumes",
                   "healthcheck", "entrypoints", "memory")
@@ -222,6 +244,7 @@ class DockerProvider(StandinProvider):
     resources = {
         "docker:index/remoteImage:RemoteImage": RemoteImage,
         "docker:index/volume:Volume": Volume,
+        "docker:index/network:Network": Network,
         "docker:index/container:Container": Container,
     }
 

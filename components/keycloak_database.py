@@ -1,0 +1,64 @@
+"""KeycloakDatabase: the Postgres container that holds Keycloak's data (`keycloak:database:
+postgres`), so replacing or upgrading the Keycloak container never touches a realm or a user."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from components.settings import KeycloakSettings
+
+DATABASE = "keycloak"
+ROLE = "keycloak"
+
+
+class KeycloakDatabase(pulumi.ComponentResource):
+    """Outputs: `jdbc_url` (known once Postgres accepts connections), `username`, `password`
+    (secret)."""
+
+    jdbc_url: pulumi.Output[str]
+
+    def __init__(self, name: str, settings: KeycloakSettings, docker_provider: docker.Provider,
+                 network: Optional[docker.Network], opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("netbird:index:KeycloakDatabase", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=docker_provider)
+        image = docker.RemoteImage(f"{name}-image", name=settings.postgres_image,
+                                   keep_locally=True, opts=child)
+        # Every realm, user and client secret lives here: kept when the stack is destroyed.
+        volume = docker.Volume(f"{name}-data", name=settings.database_volume_name,
+                               opts=pulumi.ResourceOptions.merge(
+                                   child, pulumi.ResourceOptions(retain_on_delete=True)))
+        port = str(settings.database_port)
+        host_network = network is None
+        self.username = ROLE
+        self.password = pulumi.Output.secret(settings.database_password)
+        container = docker.Container(
+            f"{name}-container",
+            name=settings.database_container_name,
+            image=image.image_id,
+            # With host networking Postgres shares the host's ports: loopback only.
+            command=["postgres", "-p", port,
+                     *(["-c", "listen_addresses=127.0.0.1"] if host_network else [])],
+            envs=self.password.apply(lambda password: [
+                f"POSTGRES_USER={ROLE}", f"POSTGRES_DB={DATABASE}",
+                f"POSTGRES_PASSWORD={password}"]),
+            network_mode="host" if host_network else network.name,
+            volumes=[docker.ContainerVolumeArgs(container_path="/var/lib/postgresql/data",
+                                                volume_name=volume.name)],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", "pg_isready", "-h", "127.0.0.1", "-p", port, "-U", ROLE,
+                       "-d", DATABASE],
+                interval="2s", timeout="5s", retries=60, start_period="5s"),
+            # Keycloak is started only once Postgres accepts connections.
+            wait=True,
+            wait_timeout=180,
+            restart="unless-stopped",
+            opts=child,
+        )
+        # On a shared network Keycloak finds Postgres by its container name.
+        host = "127.0.0.1" if host_network else settings.database_container_name
+        self.jdbc_url = container.id.apply(
+            lambda _: f"jdbc:postgresql://{host}:{port}/{DATABASE}")
+        self.register_outputs({"jdbc_url": self.jdbc_url})
