@@ -79,9 +79,11 @@ test-unit:
 	@$(PY) -m pytest -q tests/unit
 
 test-e2e: bootstrap
+	@bash scripts/bootstrap.sh sshd
 	@$(PY) -m pytest -q -p no:cacheprovider $(or $(TESTS),tests/e2e)
 
 test: bootstrap
+	@bash scripts/bootstrap.sh sshd
 	@$(PY) -m pytest -q tests/unit tests/lint tests/e2e
 
 clean:

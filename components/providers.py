@@ -16,7 +16,8 @@ def docker_provider(settings: KeycloakSettings) -> Optional[docker.Provider]:
     """The Docker engine to deploy onto: the local socket, or `docker:host` (ssh://, tcp://)."""
     if not settings.deploy:
         return None
-    return docker.Provider("docker", host=settings.docker_host)
+    return docker.Provider("docker", host=settings.docker_host,
+                           ssh_opts=list(settings.docker_ssh_opts) or None)
 
 
 def keycloak_provider(server: KeycloakServer, settings: KeycloakSettings) -> keycloak.Provider:

@@ -61,6 +61,9 @@ class KeycloakSettings:
     version: Optional[str]
     docker_host: Optional[str]
     memory_mb: Optional[int] = None
+    # Extra `ssh` arguments for an ssh:// docker:host (key, known-hosts file), as pulumi-docker's
+    # `sshOpts`: passed as separate arguments, never through a shell.
+    docker_ssh_opts: tuple[str, ...] = ()
     # "dev": start-dev; "production": `kc.sh start` with the public hostname, proxy headers,
     # HTTP on the internal side only, health and metrics on the management port.
     mode: str = "dev"
@@ -299,6 +302,26 @@ def _pkce_ports(reader: _Reader) -> tuple[int, ...]:
     return tuple(parsed)
 
 
+def _ssh_opts(reader: _Reader, docker_host: Optional[str]) -> tuple[str, ...]:
+    key = "docker:sshOpts"
+    example = '\'["-i", "/home/ops/.ssh/netbird_deploy"]\''
+    text = reader.text(key, example=example)
+    if text is None:
+        return ()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list) or not all(isinstance(o, str) and o for o in parsed):
+        reader.fail(key, "must be a JSON list of ssh arguments", example)
+        return ()
+    if not (docker_host or "").startswith("ssh://"):
+        reader.fail(key, "is used only with an ssh:// docker:host", example)
+    if any(ord(c) < 32 for o in parsed for c in o):
+        reader.fail(key, "holds a control character", example)
+    return tuple(parsed)
+
+
 def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
     """Turns the stack's raw configuration into `Settings`, or raises `SettingsError`."""
     r = _Reader(raw)
@@ -478,7 +501,8 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
             management_port=management_port, network_mode=network_mode,
             bind_address=bind_address, container_name=container_name, volume_name=volume_name,
             client_timeout=client_timeout, version=version, docker_host=docker_host,
-            memory_mb=memory_mb, mode=mode, admin_url=admin_url, optimized=optimized,
+            memory_mb=memory_mb, docker_ssh_opts=_ssh_opts(r, docker_host), mode=mode,
+            admin_url=admin_url, optimized=optimized,
             database=database, database_password=database_password,
             postgres_image=postgres_image, database_port=database_port,
             database_volume_name=database_volume_name),
@@ -542,7 +566,7 @@ def load_from_pulumi() -> Settings:
 
     # The whole stack configuration, so that a mistyped key in our namespaces is reported too.
     present = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env() or {})
-    keys = sorted(_KNOWN_KEYS | {"docker:host"} | {
+    keys = sorted(_KNOWN_KEYS | {"docker:host", "docker:sshOpts"} | {
         k for k in present if k.startswith(("netbird:", "keycloak:"))})
     raw = read_raw_config(pulumi.runtime.get_config, pulumi.runtime.is_config_secret, keys)
     return parse_settings(raw, pulumi.get_stack())

@@ -2,7 +2,8 @@
 # Installs everything `make up` and `make test` need, idempotently, and caches what is slow.
 #
 #   scripts/bootstrap.sh [venv] [cli] [language] [plugins] [docker] [keycloak] [image] [optimized]
-#                         [postgres] [actionlint]   (default: all)
+#                         [postgres] [actionlint] [sshd]   (default: all but sshd, which the
+#                         tests add)
 #
 # Each piece is taken from the best source that works on this machine, in this order:
 #   CLI:      `pulumi` on PATH at the pinned version -> cached build -> official download ->
@@ -244,6 +245,18 @@ do_postgres() {
     --change "LABEL netbird-keycloak.recipe=$recipe" - "$POSTGRES_IMAGE" >/dev/null
   rm -rf "$rootfs"
   done_step "built locally"
+}
+
+# Only for the tests: the e2e test of an ssh:// docker:host runs its own sshd on loopback.
+do_sshd() {
+  step "OpenSSH server (tests of docker:host ssh://)"
+  if [ -x /usr/sbin/sshd ]; then done_step "present"; return; fi
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null ||
+    fail "no /usr/sbin/sshd: install openssh-server (the ssh:// remote-host test needs it)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; } ||
+    fail "installing openssh-server failed"
+  done_step "installed Debian's openssh-server (its service is not started)"
 }
 
 do_actionlint() {

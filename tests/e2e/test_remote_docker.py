@@ -1,9 +1,10 @@
-"""`docker:host` deploys onto another Docker engine: a second engine on this machine, reached over
-tcp:// on loopback (a test stand-in for a remote NetBird server), gets the Keycloak container;
-the local engine gets nothing."""
+"""`docker:host` deploys onto another Docker engine: a second engine on this machine (a test
+stand-in for a remote NetBird server), reached over tcp:// on loopback and over ssh:// through an
+sshd on loopback, gets the Keycloak container; the local engine gets nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -50,15 +51,55 @@ def second_engine(tmp_path_factory):
         started.wait(60)
 
 
-def test_container_runs_on_the_engine_named_by_docker_host(project, second_engine):
+@pytest.fixture(scope="module")
+def ssh_host(second_engine, tmp_path_factory):
+    """An sshd on 127.0.0.1:22222 whose deploy key may only run `docker system dial-stdio`
+    against the second engine: what an operator's deploy key on a NetBird server looks like."""
+    home = tmp_path_factory.mktemp("sshd")
+    for key in ("host_key", "deploy_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)],
+                       check=True)
+    (home / "authorized_keys").write_text(
+        f'command="DOCKER_HOST={second_engine} exec docker system dial-stdio",no-pty,'
+        f'no-port-forwarding,no-agent-forwarding {(home / "deploy_key.pub").read_text()}')
+    (home / "known_hosts").write_text(f"[127.0.0.1]:22222 {(home / 'host_key.pub').read_text()}")
+    (home / "sshd_config").write_text(
+        f"Port 22222\nListenAddress 127.0.0.1\nHostKey {home}/host_key\n"
+        f"AuthorizedKeysFile {home}/authorized_keys\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n"
+        f"StrictModes no\nPidFile {home}/sshd.pid\n")
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(home / "sshd_config")],
+                            stdout=(home / "sshd.log").open("wb"), stderr=subprocess.STDOUT)
+    opts = ["-i", str(home / "deploy_key"), "-o", f"UserKnownHostsFile={home}/known_hosts",
+            "-o", "StrictHostKeyChecking=yes"]
+    deadline = time.monotonic() + 30
+    while subprocess.run(["ssh", "-p", "22222", *opts, "root@127.0.0.1", "true"],
+                         capture_output=True, stdin=subprocess.DEVNULL,
+                         timeout=30).returncode not in (0, 1):
+        assert sshd.poll() is None and time.monotonic() < deadline, \
+            f"sshd did not start; see {home}/sshd.log"
+        time.sleep(0.5)
+    yield "ssh://root@127.0.0.1:22222", opts, home / "sshd.log"
+    sshd.terminate()
+    sshd.wait(30)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ssh"])
+def test_container_runs_on_the_engine_named_by_docker_host(project, second_engine, request,
+                                                           transport):
     local_before = docker_names("container")
-    stack = project.stack("remote", {
+    config = {
         "netbird:domain": "netbird.remote.test", "netbird:protectRealm": "false",
         "keycloak:image": harness.KEYCLOAK_IMAGE, "keycloak:networkMode": "host",
         "keycloak:httpPort": "38080", "keycloak:managementPort": "39000",
         "keycloak:containerName": "keycloak-remote", "keycloak:volumeName": "keycloak-remote-data",
         "docker:host": second_engine, "keycloak:url": "http://127.0.0.1:38080",
-    })
+    }
+    if transport == "ssh":
+        host, opts, sshd_log = request.getfixturevalue("ssh_host")
+        config.update({"docker:host": host, "docker:sshOpts": json.dumps(opts)})
+    stack = project.stack(f"remote-{transport}", config)
     harness.stack_driver.ensure_secrets(stack)
     try:
         stack.up(color="never")
@@ -68,6 +109,8 @@ def test_container_runs_on_the_engine_named_by_docker_host(project, second_engin
         assert docker_names("container") == local_before
         check, _ = harness.verify.check_discovery(outputs)
         assert check.ok, check.line()
+        if transport == "ssh":  # the engine was reached through the deploy key, not around it
+            assert "Accepted publickey for root" in sshd_log.read_text()
     finally:
         stack.destroy(color="never")
         remote_docker("volume", "rm", "-f", "keycloak-remote-data")

@@ -127,6 +127,8 @@ BAD = [
     ("docker:host", "ssh://host; rm -rf /", "shell characters"),
     ("docker:host", "host.example.com", "ssh://"),
     ("netbird:domian", "typo.example.com", "not a setting of this program"),
+    ("docker:sshOpts", "-i /home/ops/key", "JSON list"),
+    ("docker:sshOpts", '["-i", "/home/ops/key"]', "only with an ssh:// docker:host"),
     ("keycloak:database", "mysql", "dev-file or postgres"),
     ("keycloak:optimized", "true", "needs keycloak:mode production"),
     ("keycloak:optimized", "yes", "true or false"),

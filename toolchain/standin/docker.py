@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import socket
+import subprocess
 import time
 import urllib.parse
 from typing import Any, Optional
@@ -43,8 +44,47 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
+class _SshConnection(http.client.HTTPConnection):
+    """The Engine API through `ssh HOST docker system dial-stdio`, as the Docker CLI and
+    pulumi-docker reach ssh:// hosts: the remote docker CLI relays stdin/stdout to its engine."""
+
+    def __init__(self, target: str, port: Optional[int], ssh_opts: list[str], timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-T",
+                    *(["-p", str(port)] if port else []), *ssh_opts,
+                    "--", target, "docker", "system", "dial-stdio"]
+        self.process: Optional[subprocess.Popen] = None
+
+    def connect(self):
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(self.ssh, stdin=theirs, stdout=theirs,
+                                        stderr=subprocess.PIPE)
+        theirs.close()
+        ours.settimeout(self.timeout)
+        self.sock = ours
+
+    def ssh_error(self) -> str:
+        """What ssh said when the connection failed (authentication, host key, no docker)."""
+        if not self.process:
+            return ""
+        try:
+            _, err = self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            return ""
+        return " ".join(err.decode(errors="replace").split())[:300]
+
+    def close(self):
+        super().close()
+        if self.process:
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+
 class DockerApi:
-    def __init__(self, host: Optional[str]):
+    def __init__(self, host: Optional[str], ssh_opts: Optional[list[str]] = None):
         host = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.host = host
         if host.startswith("unix://"):
@@ -52,10 +92,14 @@ class DockerApi:
         elif host.startswith("tcp://"):
             netloc = host[len("tcp://"):]
             self._connect = lambda timeout: http.client.HTTPConnection(netloc, timeout=timeout)
+        elif host.startswith("ssh://"):
+            where = urllib.parse.urlsplit(host)
+            target = f"{where.username}@{where.hostname}" if where.username else where.hostname
+            self._connect = lambda timeout: _SshConnection(target, where.port,
+                                                           list(ssh_opts or []), timeout)
         else:
-            raise ProviderError(f"docker provider: the stand-in provider reaches unix:// and "
-                                f"tcp:// hosts only, not {host!r}; install the real "
-                                f"pulumi-resource-docker plugin for ssh://")
+            raise ProviderError(f"docker provider: the stand-in provider reaches unix://, "
+                                f"tcp:// and ssh:// hosts, not {host!r}")
 
     def call(self, method: str, path: str, body: Any = None, ok=(200, 201, 204, 304),
              missing_ok: bool = False, timeout: float = 60):
@@ -67,8 +111,10 @@ class DockerApi:
             response = connection.getresponse()
             raw = response.read()
         except OSError as error:
+            said = connection.ssh_error() if isinstance(connection, _SshConnection) else ""
             raise ProviderError(f"docker provider: cannot reach the Docker engine at "
-                                f"{self.host}: {error}") from None
+                                f"{self.host}: {error}" + (f" (ssh: {said})" if said else "")
+                                ) from None
         finally:
             connection.close()
         if response.status == 404 and missing_ok:
@@ -249,7 +295,10 @@ class DockerProvider(StandinProvider):
     }
 
     def make_api(self, config):
-        return DockerApi(config.get("host"))
+        ssh_opts = config.get("sshOpts")
+        if isinstance(ssh_opts, str):  # provider config may arrive JSON-encoded
+            ssh_opts = json.loads(ssh_opts)
+        return DockerApi(config.get("host"), ssh_opts)
 
 
 if __name__ == "__main__":
