@@ -421,6 +421,8 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
         if database_volume_name == volume_name:
             r.fail("keycloak:databaseVolumeName", "must differ from keycloak:volumeName",
                    f"keycloak-{stack}-postgres-data")
+    # Read by scripts/stack.py before a run; only its form is checked here.
+    r.boolean("keycloak:confirmDatabaseSwitch", False)
     version = r.text("keycloak:version", example="26.7.3")
     if version is not None and not re.fullmatch(r"\d+\.\d+\.\d+", version):
         r.fail("keycloak:version", f"must be a version such as 26.7.3, not {version!r}", "26.7.3")
@@ -531,7 +533,7 @@ _KNOWN_KEYS = frozenset(
         "deploy", "url", "adminUser", "adminPassword", "image", "httpPort", "managementPort",
         "networkMode", "bindAddress", "containerName", "volumeName", "clientTimeout", "version",
         "memoryMb", "mode", "adminUrl", "optimized", "database", "databasePassword",
-        "postgresImage", "databasePort", "databaseVolumeName")
+        "postgresImage", "databasePort", "databaseVolumeName", "confirmDatabaseSwitch")
 ) | frozenset(
     f"netbird:{k}" for k in (
         "domain", "realm", "protectRealm", "clientId", "backendClientId", "audienceScope",

@@ -119,12 +119,40 @@ def changed(summary: Optional[dict[str, int]]) -> dict[str, int]:
     return {op: n for op, n in (summary or {}).items() if op != "same" and n}
 
 
+class DatabaseSwitchRefused(Exception):
+    """Raised before an up/preview that would point a deployed Keycloak at another database."""
+
+
+def check_database_switch(stack: auto.Stack) -> None:
+    """A new database starts empty: switching keycloak:database would leave the realm and its
+    users behind in the old one (its volume is kept, nothing is deleted) while the state still
+    lists them. So the switch is refused unless the stack confirms it for this run."""
+    config = stack_file_config(stack.workspace.work_dir, stack.name)
+    if str(config.get("keycloak:deploy", "true")).lower() == "false":
+        return
+    wanted = config.get("keycloak:database", "dev-file")
+    had = stack.outputs().get("keycloak_database")
+    if had is None or had.value == wanted:
+        return
+    if str(config.get("keycloak:confirmDatabaseSwitch", "false")).lower() == "true":
+        return
+    raise DatabaseSwitchRefused(
+        f"keycloak:database changes from {had.value} to {wanted}: the new database starts "
+        f"empty, so Keycloak would come up without realm {config.get('netbird:realm', 'netbird')!r}"
+        " and its users (they stay in the old database, whose volume is kept). Move them first "
+        "(kc.sh export on the old Keycloak, kc.sh import on the new one; see README, 'Backups'), "
+        "then run once with `pulumi config set keycloak:confirmDatabaseSwitch true`, and unset "
+        "it afterwards. Nothing was changed.")
+
+
 def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         show: Callable[[str], None], events: Optional[list] = None) -> dict:
     """Runs one command on one stack; returns what a summary needs (changes by operation).
     `events` collects the engine events of `up`, for the failure report."""
     events = [] if events is None else events
     changes: dict[str, int] = {}
+    if command in ("up", "preview"):
+        check_database_switch(stack)
     if command == "up":
         result = stack.up(on_output=show, refresh=refresh, color="never",
                           policy_packs=POLICY_PACKS, on_event=events.append)

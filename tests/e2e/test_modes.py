@@ -3,6 +3,8 @@ and Keycloak's production mode (optimized image, Postgres, own Docker network), 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import stat
 import subprocess
@@ -155,6 +157,25 @@ def test_replaced_keycloak_container_keeps_users_and_secrets_in_postgres(product
     status, body = harness.user_token(_internal(after),
                                       stack.get_all_config()["netbird:userPassword"].value)
     assert status == 200, body
+
+
+def test_switching_the_database_is_refused_before_anything_changes(production, project):
+    stack, _ = production
+    container = _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod")
+    stack.set_config("keycloak:database", harness.stack_driver.auto.ConfigValue("dev-file"))
+    stack.set_config("keycloak:mode", harness.stack_driver.auto.ConfigValue("dev"))
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = harness.stack_driver.main(["up", "--stack", stack.name, "--work-dir",
+                                              str(project.path), "--out", str(project.path)])
+    finally:
+        stack.set_config("keycloak:database", harness.stack_driver.auto.ConfigValue("postgres"))
+        stack.set_config("keycloak:mode", harness.stack_driver.auto.ConfigValue("production"))
+    assert code == 1
+    assert "keycloak:database changes from postgres to dev-file" in out.getvalue()
+    assert "keycloak:confirmDatabaseSwitch true" in out.getvalue()
+    assert _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod") == container
 
 
 def test_destroy_keeps_the_postgres_volume(production):
