@@ -33,15 +33,16 @@ def save(name: str, data: dict) -> None:
 
 def bad_inputs() -> tuple[int, int]:
     from components.settings import SettingsError
-    from tests.unit.test_settings import BAD, parse
+    from tests.unit.test_settings import BAD, POSTGRES, POSTGRES_BAD, parse
 
+    cases = [({}, case) for case in BAD] + [(POSTGRES, case) for case in POSTGRES_BAD]
     refused = 0
-    for key, value, _ in BAD:
+    for base, (key, value, _) in cases:
         try:
-            parse(**{key.replace(":", "__"): value})
+            parse(**{**base, key.replace(":", "__"): value})
         except SettingsError as error:
             refused += any(p.startswith(f"{key}:") for p in error.problems)
-    return refused, len(BAD)
+    return refused, len(cases)
 
 
 def main() -> int:

@@ -144,6 +144,19 @@ def test_postgres_mode_passes_the_token_audience_test(production):
     assert realms.split() == ["master", "netbird"]
 
 
+def test_database_password_is_never_in_plain_text(production, pulumi_session, project):
+    stack, _ = production
+    password = stack.get_all_config()["keycloak:databasePassword"].value
+    assert len(password) >= 24
+    places = {str(p): p.read_text(errors="replace")
+              for p in pulumi_session.rglob("*") if p.is_file()}
+    places.update({str(p): p.read_text() for p in (project.path / "stacks").glob("*.yaml")})
+    assert len(places) > 3 and not [where for where, text in places.items() if password in text]
+    # Keycloak has it (as it must), through the container's environment.
+    assert f"KC_DB_PASSWORD={password}" in _docker("inspect", "-f", "{{json .Config.Env}}",
+                                                   "keycloak-e2e-prod")
+
+
 def test_replaced_keycloak_container_keeps_users_and_secrets_in_postgres(production):
     stack, _ = production
     before = {k: v.value for k, v in stack.outputs().items()}
