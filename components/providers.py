@@ -17,7 +17,8 @@ def docker_provider(settings: KeycloakSettings) -> Optional[docker.Provider]:
     if not settings.deploy:
         return None
     return docker.Provider("docker", host=settings.docker_host,
-                           ssh_opts=list(settings.docker_ssh_opts) or None)
+                           ssh_opts=list(settings.docker_ssh_opts) or None,
+                           cert_path=settings.docker_cert_path)
 
 
 def keycloak_provider(server: KeycloakServer, settings: KeycloakSettings) -> keycloak.Provider:

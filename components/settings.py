@@ -64,6 +64,8 @@ class KeycloakSettings:
     # Extra `ssh` arguments for an ssh:// docker:host (key, known-hosts file), as pulumi-docker's
     # `sshOpts`: passed as separate arguments, never through a shell.
     docker_ssh_opts: tuple[str, ...] = ()
+    # A folder with ca.pem, cert.pem and key.pem for a tcp:// docker:host (Docker's TLS layout).
+    docker_cert_path: Optional[str] = None
     # "dev": start-dev; "production": `kc.sh start` with the public hostname, proxy headers,
     # HTTP on the internal side only, health and metrics on the management port.
     mode: str = "dev"
@@ -210,6 +212,11 @@ class _Reader:
             self.fail(key, f"must be from {low} to {high}, not {number}", example)
             return default
         return number
+
+
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or host == "::1" or re.fullmatch(r"127(\.\d{1,3}){3}", host) \
+        is not None
 
 
 def _check_image(reader: _Reader, key: str, image: Optional[str], example: str) -> None:
@@ -433,6 +440,20 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
         r.fail("docker:host", "must start with unix://, tcp:// or ssh:// and hold no spaces or "
                               "shell characters", "ssh://deploy@netbird.example.com")
 
+    docker_cert_path = r.text("docker:certPath", example="/home/ops/.docker/netbird")
+    if docker_cert_path is not None and not docker_cert_path.startswith("/"):
+        r.fail("docker:certPath", "must be an absolute path to a folder holding ca.pem, cert.pem "
+                                  "and key.pem", "/home/ops/.docker/netbird")
+    elif docker_cert_path is not None and not (docker_host or "").startswith("tcp://"):
+        r.fail("docker:certPath", "is used only with a tcp:// docker:host",
+               "/home/ops/.docker/netbird")
+    if docker_host and docker_host.startswith("tcp://") and docker_cert_path is None and \
+            not _is_loopback(urlsplit(docker_host).hostname or ""):
+        # Docker's API without TLS is root on that machine for anyone on the network path.
+        r.fail("docker:host", "reaches another machine over plain tcp://: set docker:certPath "
+                              "(TLS with client certificates) or use ssh://",
+               "ssh://deploy@netbird.example.com")
+
     if deploy and docker_host and not docker_host.startswith("unix://") and url_text is None:
         r.fail("keycloak:url", "is required when docker:host deploys onto another machine: the "
                                "URL at which that Keycloak is reached from here and from NetBird",
@@ -503,7 +524,8 @@ def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
             management_port=management_port, network_mode=network_mode,
             bind_address=bind_address, container_name=container_name, volume_name=volume_name,
             client_timeout=client_timeout, version=version, docker_host=docker_host,
-            memory_mb=memory_mb, docker_ssh_opts=_ssh_opts(r, docker_host), mode=mode,
+            memory_mb=memory_mb, docker_ssh_opts=_ssh_opts(r, docker_host),
+            docker_cert_path=docker_cert_path, mode=mode,
             admin_url=admin_url, optimized=optimized,
             database=database, database_password=database_password,
             postgres_image=postgres_image, database_port=database_port,
@@ -568,7 +590,7 @@ def load_from_pulumi() -> Settings:
 
     # The whole stack configuration, so that a mistyped key in our namespaces is reported too.
     present = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env() or {})
-    keys = sorted(_KNOWN_KEYS | {"docker:host", "docker:sshOpts"} | {
+    keys = sorted(_KNOWN_KEYS | {"docker:host", "docker:sshOpts", "docker:certPath"} | {
         k for k in present if k.startswith(("netbird:", "keycloak:"))})
     raw = read_raw_config(pulumi.runtime.get_config, pulumi.runtime.is_config_secret, keys)
     return parse_settings(raw, pulumi.get_stack())

@@ -1,12 +1,16 @@
 """`docker:host` deploys onto another Docker engine: a second engine on this machine (a test
-stand-in for a remote NetBird server), reached over tcp:// on loopback and over ssh:// through an
-sshd on loopback, gets the Keycloak container; the local engine gets nothing."""
+stand-in for a remote NetBird server), reached over plain tcp:// on loopback, over ssh:// through
+an sshd on loopback, and over tcp:// with TLS client certificates, gets the Keycloak container;
+the local engine gets nothing."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -85,7 +89,75 @@ def ssh_host(second_engine, tmp_path_factory):
     sshd.wait(30)
 
 
-@pytest.mark.parametrize("transport", ["tcp", "ssh"])
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def tls_host(second_engine, tmp_path_factory):
+    """The second engine behind TLS with client certificates on 127.0.0.1:23760, as
+    `dockerd --tlsverify` serves it: a CA, a server certificate for 127.0.0.1, and a client
+    certificate in Docker's layout (ca.pem, cert.pem, key.pem) for docker:certPath."""
+    home = tmp_path_factory.mktemp("docker-tls")
+    client = home / "client"
+    client.mkdir()
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-days", "2", "-subj", "/CN=netbird-keycloak test CA", "-keyout", "ca-key.pem",
+             "-out", "ca.pem", cwd=home)
+    for name, cn, ext in (("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"),
+                          ("client", "netbird-deployer", "extendedKeyUsage=clientAuth")):
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-subj", f"/CN={cn}", "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
+                 cwd=home)
+        (home / f"{name}.ext").write_text(ext + "\n")
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                 "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext", "-out",
+                 f"{name}.pem", cwd=home)
+    for src, dst in (("ca.pem", "ca.pem"), ("client.pem", "cert.pem"),
+                     ("client-key.pem", "key.pem")):
+        (client / dst).write_bytes((home / src).read_bytes())
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(home / "ca.pem"))
+    context.load_cert_chain(home / "server.pem", home / "server-key.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    clients: list[str] = []
+    listener = socket.create_server(("127.0.0.1", 23760))
+    upstream = second_engine[len("tcp://"):].split(":")
+
+    def pipe(source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def serve():
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                conn = context.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                raw.close()  # no or an untrusted client certificate: no engine
+                continue
+            clients.append(dict(x[0] for x in conn.getpeercert()["subject"])["commonName"])
+            engine = socket.create_connection((upstream[0], int(upstream[1])))
+            threading.Thread(target=pipe, args=(conn, engine), daemon=True).start()
+            threading.Thread(target=pipe, args=(engine, conn), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield "tcp://127.0.0.1:23760", str(client), clients
+    listener.close()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ssh", "tls"])
 def test_container_runs_on_the_engine_named_by_docker_host(project, second_engine, request,
                                                            transport):
     local_before = docker_names("container")
@@ -99,6 +171,9 @@ def test_container_runs_on_the_engine_named_by_docker_host(project, second_engin
     if transport == "ssh":
         host, opts, sshd_log = request.getfixturevalue("ssh_host")
         config.update({"docker:host": host, "docker:sshOpts": json.dumps(opts)})
+    if transport == "tls":
+        host, cert_path, tls_clients = request.getfixturevalue("tls_host")
+        config.update({"docker:host": host, "docker:certPath": cert_path})
     stack = project.stack(f"remote-{transport}", config)
     harness.stack_driver.ensure_secrets(stack)
     try:
@@ -111,6 +186,8 @@ def test_container_runs_on_the_engine_named_by_docker_host(project, second_engin
         assert check.ok, check.line()
         if transport == "ssh":  # the engine was reached through the deploy key, not around it
             assert "Accepted publickey for root" in sshd_log.read_text()
+        if transport == "tls":  # ... and through TLS with the client certificate
+            assert tls_clients and set(tls_clients) == {"netbird-deployer"}
     finally:
         stack.destroy(color="never")
         remote_docker("volume", "rm", "-f", "keycloak-remote-data")

@@ -4,6 +4,8 @@ They pin down the inputs of every resource NetBird depends on, the provider wiri
 outputs are secret, and that bad settings stop the program before any resource exists.
 """
 
+import json
+
 import pytest
 
 from components.netbird_realm import AUDIENCE_MAPPER_NAME
@@ -185,6 +187,20 @@ def test_remote_docker_host_reaches_the_provider():
         "ssh://deploy@netbird.example.com"
     # Pulumi reaches a container on another machine at its public URL, not at 127.0.0.1.
     assert run.mocks.one("pulumi:providers:keycloak").inputs["url"] == "https://auth.example.com"
+
+
+def test_ssh_options_and_tls_folder_reach_the_docker_provider():
+    ssh = deploy(**{"docker:host": "ssh://deploy@netbird.example.com",
+                    "docker:sshOpts": '["-i", "/home/ops/.ssh/netbird_deploy"]',
+                    "keycloak:url": "https://auth.example.com"})
+    # Provider inputs reach the engine JSON-encoded.
+    assert json.loads(ssh.mocks.one("pulumi:providers:docker").inputs["sshOpts"]) == \
+        ["-i", "/home/ops/.ssh/netbird_deploy"]
+    tls = deploy(**{"docker:host": "tcp://netbird.example.com:2376",
+                    "docker:certPath": "/home/ops/.docker/netbird",
+                    "keycloak:url": "https://auth.example.com"})
+    assert tls.mocks.one("pulumi:providers:docker").inputs["certPath"] == \
+        "/home/ops/.docker/netbird"
 
 
 def test_existing_keycloak_creates_no_docker_resources():

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.parse
@@ -83,12 +84,29 @@ class _SshConnection(http.client.HTTPConnection):
             self.process = None
 
 
+def _tls_context(cert_path: str) -> ssl.SSLContext:
+    """Docker's TLS layout: the engine's CA and this client's certificate and key."""
+    files = {name: os.path.join(cert_path, name) for name in ("ca.pem", "cert.pem", "key.pem")}
+    missing = [path for path in files.values() if not os.path.isfile(path)]
+    if missing:
+        raise ProviderError(f"docker provider: certPath {cert_path!r} lacks "
+                            f"{', '.join(os.path.basename(m) for m in missing)}")
+    context = ssl.create_default_context(cafile=files["ca.pem"])
+    context.load_cert_chain(files["cert.pem"], files["key.pem"])
+    return context
+
+
 class DockerApi:
-    def __init__(self, host: Optional[str], ssh_opts: Optional[list[str]] = None):
+    def __init__(self, host: Optional[str], ssh_opts: Optional[list[str]] = None,
+                 cert_path: Optional[str] = None):
         host = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         self.host = host
         if host.startswith("unix://"):
             self._connect = lambda timeout: _UnixConnection(host[len("unix://"):], timeout)
+        elif host.startswith("tcp://") and cert_path:
+            netloc, context = host[len("tcp://"):], _tls_context(cert_path)
+            self._connect = lambda timeout: http.client.HTTPSConnection(netloc, timeout=timeout,
+                                                                        context=context)
         elif host.startswith("tcp://"):
             netloc = host[len("tcp://"):]
             self._connect = lambda timeout: http.client.HTTPConnection(netloc, timeout=timeout)
@@ -298,7 +316,7 @@ class DockerProvider(StandinProvider):
         ssh_opts = config.get("sshOpts")
         if isinstance(ssh_opts, str):  # provider config may arrive JSON-encoded
             ssh_opts = json.loads(ssh_opts)
-        return DockerApi(config.get("host"), ssh_opts)
+        return DockerApi(config.get("host"), ssh_opts, config.get("certPath"))
 
 
 if __name__ == "__main__":
