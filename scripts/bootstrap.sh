@@ -227,7 +227,8 @@ do_optimized() {
 
 do_postgres() {
   step "Postgres image $POSTGRES_IMAGE (for keycloak:database postgres)"
-  local recipe; recipe=$(sha256sum "$ROOT/toolchain/postgres/docker-entrypoint.sh" | cut -c1-16)
+  # The entry point and this recipe itself: changing either rebuilds the image.
+  local recipe; recipe=$( (cat "$ROOT/toolchain/postgres/docker-entrypoint.sh"; declare -f do_postgres debian_rootfs) | sha256sum | cut -c1-16)
   local have; have=$(image_recipe "$POSTGRES_IMAGE")
   if [ "$have" = "$recipe" ] || [ "$have" = official ]; then done_step "present"; return; fi
   if timeout 60 docker pull -q "$OFFICIAL_POSTGRES_IMAGE" >/dev/null 2>&1; then
