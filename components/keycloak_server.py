@@ -73,6 +73,7 @@ class KeycloakServer(pulumi.ComponentResource):
         self.admin_username = pulumi.Output.from_input(settings.admin_user)
         self.admin_password = pulumi.Output.secret(settings.admin_password)
         self.container: Optional[docker.Container] = None
+        self.database: Optional[KeycloakDatabase] = None
 
         if not settings.deploy:
             self.url = pulumi.Output.from_input(settings.url)
