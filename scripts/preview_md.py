@@ -83,7 +83,8 @@ def render(stack: str, steps: list[dict], counts: dict[str, int]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from stack import POLICY_PACKS, open_stack  # noqa: PLC0415 - needs the Pulumi CLI here
+    from stack import (POLICY_PACKS, DatabaseSwitchRefused,  # noqa: PLC0415 - needs the CLI
+                       check_database_switch, open_stack)
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
@@ -91,8 +92,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "out")
     args = parser.parse_args(argv)
     events: list[Any] = []
-    result = open_stack(args.stack, args.work_dir.resolve()).preview(
-        on_event=events.append, diff=True, color="never", policy_packs=POLICY_PACKS)
+    stack = open_stack(args.stack, args.work_dir.resolve())
+    try:
+        check_database_switch(stack)  # the pull request shows the refusal `make up` would give
+    except DatabaseSwitchRefused as refused:
+        print(f"preview of stack {args.stack!r} refused: {refused}", file=sys.stderr)
+        return 1
+    result = stack.preview(on_event=events.append, diff=True, color="never",
+                           policy_packs=POLICY_PACKS)
     text = render(args.stack, steps_from_events(events), dict(result.change_summary))
     path = args.out / args.stack / "preview.md"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import preview_md  # noqa: E402,F401 - re-exported for the tests
 import safety_report  # noqa: E402,F401 - re-exported for the tests
 import stack as stack_driver  # noqa: E402
 import verify  # noqa: E402,F401 - re-exported for the tests

@@ -177,17 +177,23 @@ def test_switching_the_database_is_refused_before_anything_changes(production, p
     container = _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod")
     stack.set_config("keycloak:database", harness.stack_driver.auto.ConfigValue("dev-file"))
     stack.set_config("keycloak:mode", harness.stack_driver.auto.ConfigValue("dev"))
-    out = io.StringIO()
+    out, preview_out = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             code = harness.stack_driver.main(["up", "--stack", stack.name, "--work-dir",
                                               str(project.path), "--out", str(project.path)])
+        # What a pull request with that change would show.
+        with contextlib.redirect_stdout(preview_out), contextlib.redirect_stderr(preview_out):
+            preview_code = harness.preview_md.main(["--stack", stack.name, "--work-dir",
+                                                    str(project.path), "--out",
+                                                    str(project.path)])
     finally:
         stack.set_config("keycloak:database", harness.stack_driver.auto.ConfigValue("postgres"))
         stack.set_config("keycloak:mode", harness.stack_driver.auto.ConfigValue("production"))
     assert code == 1
     assert "keycloak:database changes from postgres to dev-file" in out.getvalue()
     assert "keycloak:confirmDatabaseSwitch true" in out.getvalue()
+    assert preview_code == 1 and "from postgres to dev-file" in preview_out.getvalue()
     assert _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod") == container
 
 
