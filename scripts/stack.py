@@ -183,6 +183,8 @@ def not_applied(stack: auto.Stack, events: list[auto.EngineEvent]) -> list[str]:
                 not in diag.urn:
             kind, name = diag.urn.split("::")[2].split("$")[-1], diag.urn.rsplit("::", 1)[-1]
             lines.append(f"failed {kind} {name}: {_one_line(diag.message)}")
+    if not lines:  # nothing was attempted (bad settings, a policy): the error above says it all
+        return []
     try:
         planned: list[auto.EngineEvent] = []
         stack.preview(on_event=planned.append, color="never")
@@ -229,9 +231,8 @@ def main(argv: Optional[list[str]] = None) -> int:
               file=sys.stderr)
         if summary["error"] == PROTECTED_HINT:
             print(f"\n{PROTECTED_HINT}", file=sys.stderr)
-        elif args.command == "up" and events:
-            print("\nnot applied:\n  " + "\n  ".join(not_applied(stack, events)),
-                  file=sys.stderr)
+        elif args.command == "up" and (report := not_applied(stack, events)):
+            print("\nnot applied:\n  " + "\n  ".join(report), file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
         summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)

@@ -65,3 +65,9 @@ def test_a_preview_that_cannot_run_is_said_so_with_its_cause():
     assert lines[0].startswith("failed keycloak:index/realm:Realm netbird-realm:")
     assert lines[1] == ("(the rest shows in `make preview` once this preview error is gone: "
                         "keycloak provider: POST http://kc/token: Connection refused)")
+
+
+def test_nothing_to_report_when_no_resource_failed():
+    """Bad settings or a policy stop `up` before any resource: their message is the report."""
+    stack = MockStack(preview_error="must not be called")
+    assert not_applied(stack, FAILED[1:]) == []
