@@ -31,7 +31,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
                                opts=pulumi.ResourceOptions.merge(
                                    child, pulumi.ResourceOptions(retain_on_delete=True)))
         port = str(settings.database_port)
-        host_network = network is None
+        host_network = settings.network_mode == "host"
         self.username = ROLE
         self.password = pulumi.Output.secret(settings.database_password)
         container = docker.Container(

@@ -32,7 +32,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from stack import stack_file_config  # noqa: E402
+from stack import config_flag, stack_file_config  # noqa: E402
 
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 
@@ -80,8 +80,7 @@ def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str
     claims: dict[tuple, list[str]] = {}
     for name, path in files.items():
         config = stack_file_config(path.parent.parent, name)
-        deploy = str(config.get("keycloak:deploy", "true")).lower() != "false"
-        if deploy:
+        if config_flag(config, "keycloak:deploy", True):
             http_port = str(config.get("keycloak:httpPort", "8080"))
             keys = [("container", config.get("keycloak:containerName", f"keycloak-{name}")),
                     ("volume", config.get("keycloak:volumeName", f"keycloak-{name}-data")),

@@ -82,13 +82,18 @@ def stack_file_config(work_dir: Path, name: str) -> dict:
     return (data or {}).get("config") or {}
 
 
+def config_flag(config: dict, key: str, default: bool) -> bool:
+    """A true/false setting as the stack file holds it (a YAML bool or a "true"/"false" string)."""
+    return str(config.get(key, default)).lower() == "true"
+
+
 def ensure_secrets(stack: auto.Stack, show: Callable[[str], None] = lambda line: None
                    ) -> list[str]:
     """Generates each missing secret into the stack config, as a Pulumi secret. No defaults."""
     # Which keys are set is plain in the stack file; reading it spares a CLI call per stack.
     config = stack_file_config(stack.workspace.work_dir, stack.name)
     created = []
-    deploy = str(config.get("keycloak:deploy", "true")).lower() != "false"
+    deploy = config_flag(config, "keycloak:deploy", True)
     postgres = deploy and config.get("keycloak:database") == "postgres"
     for key in GENERATED_SECRETS:
         if key in config or (key == "keycloak:adminPassword" and not deploy) or \
@@ -128,13 +133,13 @@ def check_database_switch(stack: auto.Stack) -> None:
     users behind in the old one (its volume is kept, nothing is deleted) while the state still
     lists them. So the switch is refused unless the stack confirms it for this run."""
     config = stack_file_config(stack.workspace.work_dir, stack.name)
-    if str(config.get("keycloak:deploy", "true")).lower() == "false":
+    if not config_flag(config, "keycloak:deploy", True):
         return
     wanted = config.get("keycloak:database", "dev-file")
     had = stack.outputs().get("keycloak_database")
     if had is None or had.value == wanted:
         return
-    if str(config.get("keycloak:confirmDatabaseSwitch", "false")).lower() == "true":
+    if config_flag(config, "keycloak:confirmDatabaseSwitch", False):
         return
     raise DatabaseSwitchRefused(
         f"keycloak:database changes from {had.value} to {wanted}: the new database starts "

@@ -3,6 +3,8 @@ Pulumi project folder on a local file backend, a native Keycloak, and an Admin R
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -59,6 +61,16 @@ def user_token(outputs: dict, password: str, scope: str = "openid") -> tuple[int
     return http("POST", endpoint, form={"grant_type": "password", "client_id": outputs["client_id"],
                                         "username": outputs["user_name"], "password": password,
                                         "scope": scope})
+
+
+def run_script(main, *args: str, project: "Project", stack: str) -> tuple[int, str]:
+    """Runs a command-line script's `main` (stack.py, preview_md.py) on a stack of the test
+    project, as `make` would; returns its exit code and everything it printed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main([*args, "--stack", stack, "--work-dir", str(project.path),
+                     "--out", str(project.path / "out")])
+    return code, out.getvalue()
 
 
 class Project:

@@ -4,10 +4,8 @@ next `up` cannot finish."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import http.server
-import io
 import threading
 from typing import Callable, Optional
 
@@ -134,13 +132,10 @@ def test_keycloak_stopped_mid_up_then_next_up_converges(project, tmp_path):
 
     def failed_up(stop_after) -> str:
         proxy.stop_after = stop_after
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = harness.stack_driver.main(["up", "--stack", stack.name,
-                                              "--work-dir", str(project.path),
-                                              "--out", str(project.path / "out")])
-        assert code == 1 and proxy.stopped_after, out.getvalue()[-3000:]
-        return out.getvalue()
+        code, out = harness.run_script(harness.stack_driver.main, "up", project=project,
+                                       stack=stack.name)
+        assert code == 1 and proxy.stopped_after, out[-3000:]
+        return out
 
     try:
         report = failed_up(lambda method, path, body: method == "POST"

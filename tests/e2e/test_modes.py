@@ -3,8 +3,6 @@ and Keycloak's production mode (optimized image, Postgres, own Docker network), 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import stat
 import subprocess
@@ -177,23 +175,19 @@ def test_switching_the_database_is_refused_before_anything_changes(production, p
     container = _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod")
     stack.set_config("keycloak:database", harness.stack_driver.auto.ConfigValue("dev-file"))
     stack.set_config("keycloak:mode", harness.stack_driver.auto.ConfigValue("dev"))
-    out, preview_out = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = harness.stack_driver.main(["up", "--stack", stack.name, "--work-dir",
-                                              str(project.path), "--out", str(project.path)])
+        code, out = harness.run_script(harness.stack_driver.main, "up", project=project,
+                                       stack=stack.name)
         # What a pull request with that change would show.
-        with contextlib.redirect_stdout(preview_out), contextlib.redirect_stderr(preview_out):
-            preview_code = harness.preview_md.main(["--stack", stack.name, "--work-dir",
-                                                    str(project.path), "--out",
-                                                    str(project.path)])
+        preview_code, preview_out = harness.run_script(harness.preview_md.main, project=project,
+                                                       stack=stack.name)
     finally:
         stack.set_config("keycloak:database", harness.stack_driver.auto.ConfigValue("postgres"))
         stack.set_config("keycloak:mode", harness.stack_driver.auto.ConfigValue("production"))
     assert code == 1
-    assert "keycloak:database changes from postgres to dev-file" in out.getvalue()
-    assert "keycloak:confirmDatabaseSwitch true" in out.getvalue()
-    assert preview_code == 1 and "from postgres to dev-file" in preview_out.getvalue()
+    assert "keycloak:database changes from postgres to dev-file" in out
+    assert "keycloak:confirmDatabaseSwitch true" in out
+    assert preview_code == 1 and "from postgres to dev-file" in preview_out
     assert _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod") == container
 
 

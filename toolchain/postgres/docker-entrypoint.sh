@@ -8,7 +8,7 @@ set -euo pipefail
 export PGDATA=${PGDATA:-/var/lib/postgresql/data}
 bin=$(echo /usr/lib/postgresql/*/bin)
 # coreutils' chroot, since the minimal root filesystem has neither runuser nor gosu.
-as_postgres() { chroot --userspec=postgres:postgres --skip-chdir / "$@"; }
+as_postgres=(chroot --userspec=postgres:postgres --skip-chdir /)
 
 if [ "${1:-postgres}" != postgres ]; then exec "$@"; fi
 [ $# -gt 0 ] && shift
@@ -24,18 +24,18 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pwfile=$(mktemp)
   printf '%s' "$POSTGRES_PASSWORD" >"$pwfile"
   chown postgres "$pwfile"
-  as_postgres "$bin/initdb" -D "$PGDATA" -U "$user" --pwfile="$pwfile" -E UTF8 \
+  "${as_postgres[@]}" "$bin/initdb" -D "$PGDATA" -U "$user" --pwfile="$pwfile" -E UTF8 \
     --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   rm -f "$pwfile"
   # Other containers reach the server over the Docker network, always with the password.
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   if [ "$db" != postgres ]; then
     # A server on the Unix socket only, just long enough to create the database.
-    as_postgres "$bin/pg_ctl" -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-    as_postgres "$bin/psql" -q -v ON_ERROR_STOP=1 -U "$user" -d postgres \
+    "${as_postgres[@]}" "$bin/pg_ctl" -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+    "${as_postgres[@]}" "$bin/psql" -q -v ON_ERROR_STOP=1 -U "$user" -d postgres \
       -c "CREATE DATABASE \"$db\" OWNER \"$user\""
-    as_postgres "$bin/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+    "${as_postgres[@]}" "$bin/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
   fi
 fi
 
-exec chroot --userspec=postgres:postgres --skip-chdir / "$bin/postgres" -D "$PGDATA" -c listen_addresses='*' "$@"
+exec "${as_postgres[@]}" "$bin/postgres" -D "$PGDATA" -c listen_addresses='*' "$@"

@@ -18,8 +18,7 @@ import time
 import urllib.parse
 from typing import Any, Optional
 
-from standin.server import (CreatedButFailed, ProviderError, Resource, StandinProvider,
-                            serve)
+from standin.server import ProviderError, Resource, StandinProvider, serve
 
 VERSION = "5.1.0"
 _NS = 1_000_000_000
@@ -251,11 +250,9 @@ class Container(Resource):
             raise ProviderError("Container: `wait` needs a healthcheck")
         created = self.api.call("POST", f"/containers/create?name={i['name']}", self._spec(i))
         id_ = created["Id"]
-        try:
+        with self.finishing(id_, i):  # recorded with its id: the next `up` starts it again
             self._start(id_, i)
             return id_, self._outputs(id_)
-        except ProviderError as error:  # recorded with its id: the next `up` starts it again
-            raise CreatedButFailed(id_, i, str(error)) from None
 
     def _start(self, id_: str, i: dict) -> None:
         if not self.api.call("GET", f"/containers/{id_}/json")["State"].get("Running"):

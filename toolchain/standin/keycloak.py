@@ -16,8 +16,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Optional
 
-from standin.server import (CreatedButFailed, ProviderError, Resource, StandinProvider,
-                            serve)
+from standin.server import ProviderError, Resource, StandinProvider, serve
 
 VERSION = "6.13.0"
 
@@ -105,11 +104,8 @@ class Realm(Resource):
 
     def create(self, i):
         self.api.call("POST", "", self._body(i))
-        try:
-            live = self.read(i["realm"], i)
-        except ProviderError as error:
-            raise CreatedButFailed(i["realm"], i, str(error)) from None
-        return i["realm"], live or {}
+        with self.finishing(i["realm"], i):
+            return i["realm"], self.read(i["realm"], i) or {}
 
     def read(self, id_, state):
         realm, _ = self.api.call("GET", f"/{id_}", missing_ok=True)
@@ -196,10 +192,8 @@ class Client(Resource):
     def create(self, i):
         _, location = self.api.call("POST", f"/{i['realmId']}/clients", self._body(i))
         id_ = _new_id(location)
-        try:
+        with self.finishing(id_, i):
             return id_, self._computed(i["realmId"], id_, i)
-        except ProviderError as error:
-            raise CreatedButFailed(id_, i, str(error)) from None
 
     def read(self, id_, state):
         realm = state["realmId"]
@@ -349,10 +343,8 @@ class ClientDefaultScopes(Resource):
 
     def create(self, i):
         id_ = f"{i['realmId']}/{i['clientId']}"
-        try:
+        with self.finishing(id_, i):  # some scopes may be bound already: the update redoes it
             self._apply(i)
-        except ProviderError as error:  # some scopes may be bound already: the update redoes it
-            raise CreatedButFailed(id_, i, str(error)) from None
         return id_, {}
 
     def read(self, id_, state):

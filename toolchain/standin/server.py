@@ -14,9 +14,10 @@ the SDK's camelCase properties, plus which input changes force a replacement.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import traceback
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import grpc
 from google.protobuf import any_pb2, empty_pb2, json_format, struct_pb2
@@ -98,6 +99,16 @@ class Resource:
 
     def create(self, inputs: dict) -> tuple[str, dict]:
         raise NotImplementedError
+
+    @staticmethod
+    @contextlib.contextmanager
+    def finishing(id_: str, inputs: dict) -> Iterator[None]:
+        """Wraps what follows the call that created object `id_`: a failure there is reported
+        as CreatedButFailed, so the engine keeps the object instead of creating it again."""
+        try:
+            yield
+        except ProviderError as error:
+            raise CreatedButFailed(id_, inputs, str(error)) from None
 
     def read(self, id_: str, state: dict) -> Optional[dict]:
         """The live state, or None when the object no longer exists."""
