@@ -11,8 +11,8 @@ export PULUMI_BACKEND_URL ?= file://$(ROOT)/.pulumi-state
 export PULUMI_CLI_ROOT ?= $(CACHE)/pulumi-v3.259.0
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
-# .pulumi-home/bin holds the stand-in language host where the official one is missing.
-export PATH := $(PULUMI_HOME)/bin:$(PULUMI_CLI_ROOT)/bin:$(PATH)
+# The CLI's folder holds its Python language host too (bootstrap.sh builds it there).
+export PATH := $(PULUMI_CLI_ROOT)/bin:$(PATH)
 ifeq ($(origin PULUMI_CONFIG_PASSPHRASE),undefined)
 export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
@@ -42,16 +42,20 @@ $(ROOT)/.pulumi-passphrase:
 	@umask 077 && python3 -c "import secrets; print(secrets.token_urlsafe(32))" > $@
 	@echo "generated the state passphrase in $@ (keep it: the stack secrets need it)"
 
-up: bootstrap $(PASSPHRASE)
+up: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(PY) scripts/stack.py up --ensure-secrets --stack $(STACK)
 
-preview: bootstrap $(PASSPHRASE)
+preview: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(PY) scripts/stack.py preview --stack $(STACK)
 
-refresh: bootstrap $(PASSPHRASE)
+refresh: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(PY) scripts/stack.py refresh --stack $(STACK)
 
-down: bootstrap $(PASSPHRASE)
+down: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(PY) scripts/stack.py destroy --stack $(STACK)
 
 env: $(PASSPHRASE)
@@ -60,7 +64,8 @@ env: $(PASSPHRASE)
 verify: $(PASSPHRASE)
 	@$(PY) scripts/verify.py --stack $(STACK)
 
-preview-md: bootstrap $(PASSPHRASE)
+preview-md: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(PY) scripts/preview_md.py --stack $(STACK)
 
 # Many stacks: make fleet ARGS="up --all --parallel 4"; make new CUSTOMER=acme DOMAIN=netbird.acme.example
@@ -99,7 +104,7 @@ bench-fleet: bootstrap
 pulumi-env:
 	@echo 'export PULUMI_HOME="$(PULUMI_HOME)" PULUMI_BACKEND_URL="$(PULUMI_BACKEND_URL)"'
 	@echo 'export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
-	@echo 'export PATH="$(PULUMI_HOME)/bin:$(PULUMI_CLI_ROOT)/bin:$$PATH"'
+	@echo 'export PATH="$(PULUMI_CLI_ROOT)/bin:$$PATH"'
 	@if [ -n "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then echo 'export PULUMI_CONFIG_PASSPHRASE_FILE="$(PULUMI_CONFIG_PASSPHRASE_FILE)"'; fi
 
 safety-report:

@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components import adoption, wiring
 from components.endpoints import endpoints
 from components.keycloak_server import KeycloakServer
 from components.netbird_connector import NetBirdConnector
@@ -17,7 +18,9 @@ except SettingsError as error:
 
 server = KeycloakServer("keycloak", settings.keycloak, docker_provider(settings.keycloak))
 keycloak = keycloak_provider(server, settings.keycloak)
-realm = NetBirdRealm("netbird", settings.netbird, keycloak)
+# What an interrupted earlier `up` left in Keycloak unrecorded (found by scripts/adopt.py).
+import_ids = adoption.import_ids()
+realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, import_ids)
 
 urls = endpoints(settings.keycloak.url, settings.netbird.realm)
 pulumi.export("integration", settings.netbird.integration)
@@ -33,7 +36,8 @@ pulumi.export("user_name", realm.user_name)
 pulumi.export("netbird_domain", settings.netbird.domain)
 
 if settings.netbird.integration == "connector":
-    connector = NetBirdConnector("netbird-connector", settings.netbird, realm.realm.id, keycloak)
+    connector = NetBirdConnector(wiring.CONNECTOR, settings.netbird, realm.realm.id, keycloak,
+                                 import_ids)
     pulumi.export("connector_client_id", connector.client_id)
     pulumi.export("connector_client_secret", connector.client_secret)
     pulumi.export("connector_redirect_url", connector.redirect_url)

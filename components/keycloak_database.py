@@ -55,7 +55,9 @@ class KeycloakDatabase(pulumi.ComponentResource):
             wait=True,
             wait_timeout=180,
             restart="unless-stopped",
-            opts=child,
+            # Its name and port are literal: a replaced container must go before the new one.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                delete_before_replace=True)),
         )
         # On a shared network Keycloak finds Postgres by its container name.
         host = "127.0.0.1" if host_network else settings.database_container_name

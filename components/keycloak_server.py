@@ -122,14 +122,14 @@ class KeycloakServer(pulumi.ComponentResource):
             wait_timeout=300,
             restart="unless-stopped",
             memory=settings.memory_mb,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                # The JVM sizes its heap from the limit once, at start: a limit changed in place
+                # would not reach the heap (and Docker refuses raising it past the swap limit
+                # it derived at creation). The data is on a volume or in Postgres.
+                replace_on_changes=["memory"],
+                # The container name and the host ports are literal: the old one must go first.
+                delete_before_replace=True)),
         )
-        if settings.remote_docker:
-            base = settings.url
-        else:
-            local = "127.0.0.1" if host_network or settings.bind_address == "0.0.0.0" \
-                else settings.bind_address
-            base = f"http://{local}:{settings.http_port}"
         # Derived from the container so the keycloak provider is configured only after it is up.
-        self.url = self.container.id.apply(lambda _: base)
+        self.url = self.container.id.apply(lambda _: settings.admin_base_url)
         self.register_outputs({"url": self.url})

@@ -7,12 +7,18 @@ mapper and no backend client: one confidential client in the realm is the whole 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_keycloak as keycloak
 
+from components.adoption import Declared
 from components.settings import NetBirdSettings
+
+
+def adoptable(name: str, settings: NetBirdSettings) -> list[Declared]:
+    """The connector client, which a stopped Keycloak can leave unrecorded (adoption.py)."""
+    return [Declared(f"{name}-client", "client", settings.connector_client_id)]
 
 
 class NetBirdConnector(pulumi.ComponentResource):
@@ -21,7 +27,8 @@ class NetBirdConnector(pulumi.ComponentResource):
     redirect_url: pulumi.Output[str]
 
     def __init__(self, name: str, settings: NetBirdSettings, realm_id: pulumi.Input[str],
-                 provider: keycloak.Provider, opts: Optional[pulumi.ResourceOptions] = None):
+                 provider: keycloak.Provider, import_ids: Optional[Mapping[str, str]] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:NetBirdConnector", name, None, opts)
         if not settings.connector_redirect_url:
             raise ValueError("NetBirdConnector needs netbird:connectorRedirectUrl")
@@ -44,7 +51,8 @@ class NetBirdConnector(pulumi.ComponentResource):
             # Since NetBird 0.71 logout returns here; without it Keycloak says "Invalid redirect uri".
             valid_post_logout_redirect_uris=[f"https://{settings.domain}/oauth2/logout/callback"],
             web_origins=[],
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider,
+                                        import_=(import_ids or {}).get(f"{name}-client")),
         )
         self.client_id = self.client.client_id
         self.client_secret = pulumi.Output.secret(self.client.client_secret)

@@ -9,11 +9,12 @@ called `netbird-3f9c2a1`.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_keycloak as keycloak
 
+from components.adoption import OWNER_ATTRIBUTE, Declared, owner
 from components.settings import BUILTIN_DEFAULT_SCOPES, NetBirdSettings
 
 AUDIENCE_MAPPER_NAME = "Audience for NetBird Management API"
@@ -30,6 +31,21 @@ def client_default_scopes(audience_scope: str) -> list[str]:
     return list(BUILTIN_DEFAULT_SCOPES) + [audience_scope]
 
 
+def adoptable(name: str, settings: NetBirdSettings) -> list[Declared]:
+    """The objects whose create a stopped Keycloak can leave unrecorded (components/adoption.py).
+    The default-scope binding and the role grant are not among them: creating them again is
+    harmless."""
+    objects = [Declared(f"{name}-realm", "realm", settings.realm),
+               Declared(f"{name}-user", "user", settings.user_name)]
+    if settings.integration == "setup-env":
+        scope = Declared(f"{name}-audience-scope", "client-scope", settings.audience_scope)
+        objects += [Declared(f"{name}-client", "client", settings.client_id), scope,
+                    Declared(f"{name}-audience-mapper", "audience-mapper", AUDIENCE_MAPPER_NAME,
+                             scope),
+                    Declared(f"{name}-backend-client", "client", settings.backend_client_id)]
+    return objects
+
+
 class NetBirdRealm(pulumi.ComponentResource):
     realm_name: pulumi.Output[str]
     client_id: pulumi.Output[str]
@@ -39,9 +55,12 @@ class NetBirdRealm(pulumi.ComponentResource):
     user_name: pulumi.Output[str]
 
     def __init__(self, name: str, settings: NetBirdSettings, provider: keycloak.Provider,
+                 import_ids: Optional[Mapping[str, str]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:NetBirdRealm", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
+        # Objects an interrupted `up` left in Keycloak unrecorded: imported, not created.
+        self._import_ids = import_ids or {}
         # Renaming or deleting the realm deletes every user and session in it. Protection makes
         # Pulumi refuse such a plan; the provider-side flag also refuses a delete from outside.
         keep = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
@@ -52,7 +71,9 @@ class NetBirdRealm(pulumi.ComponentResource):
             realm=settings.realm,
             enabled=True,
             terraform_deletion_protection=settings.protect_realm,
-            opts=keep,
+            # Marks the realm as this stack's, in the request that creates it (adoption.py).
+            attributes={OWNER_ATTRIBUTE: owner(pulumi.get_project(), pulumi.get_stack())},
+            opts=self._adoptable(keep, f"{name}-realm"),
         )
         realm_id = self.realm.id
 
@@ -68,7 +89,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             enabled=True,
             initial_password=keycloak.UserInitialPasswordArgs(
                 value=pulumi.Output.secret(settings.user_password), temporary=False),
-            opts=keep,
+            opts=self._adoptable(keep, f"{name}-user"),
         )
 
         self.realm_name = self.realm.realm
@@ -113,7 +134,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             valid_redirect_uris=redirect_uris(settings),
             valid_post_logout_redirect_uris=[f"https://{settings.domain}/*"],
             web_origins=["+"],
-            opts=child,
+            opts=self._adoptable(child, f"{name}-client"),
         )
 
         # The scope is bound to the client below, not made a realm default: a realm default
@@ -124,7 +145,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             name=settings.audience_scope,
             description="Adds the NetBird client to the audience of access tokens",
             include_in_token_scope=True,
-            opts=child,
+            opts=self._adoptable(child, f"{name}-audience-scope"),
         )
         self.audience_mapper = keycloak.openid.AudienceProtocolMapper(
             f"{name}-audience-mapper",
@@ -135,7 +156,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             included_client_audience=self.client.client_id,
             add_to_access_token=True,
             add_to_id_token=False,
-            opts=child,
+            opts=self._adoptable(child, f"{name}-audience-mapper"),
         )
         # Authoritative over the client's whole default list: the built-ins must be repeated.
         self.default_scopes = keycloak.openid.ClientDefaultScopes(
@@ -159,7 +180,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             direct_access_grants_enabled=False,
             implicit_flow_enabled=False,
             oauth2_device_authorization_grant_enabled=False,
-            opts=child,
+            opts=self._adoptable(child, f"{name}-backend-client"),
         )
         realm_management = keycloak.openid.get_client_output(
             realm_id=realm_id, client_id="realm-management",
@@ -177,3 +198,8 @@ class NetBirdRealm(pulumi.ComponentResource):
         self.audience_scope = self.scope.name
         self.backend_client_id = self.backend_client.client_id
         self.backend_client_secret = pulumi.Output.secret(self.backend_client.client_secret)
+
+    def _adoptable(self, opts: pulumi.ResourceOptions, resource: str) -> pulumi.ResourceOptions:
+        """Imports the object instead of creating it when the driver found it in Keycloak."""
+        return pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(import_=self._import_ids.get(resource)))

@@ -96,6 +96,16 @@ class KeycloakSettings:
         """The container runs on another machine, so Pulumi reaches it by its public URL."""
         return bool(self.docker_host) and not self.docker_host.startswith("unix://")
 
+    @property
+    def admin_base_url(self) -> str:
+        """The base URL Pulumi (and the driver's adoption check) reach Keycloak's Admin API at:
+        the public URL for an existing or remote Keycloak, else the published port here."""
+        if not self.deploy or self.remote_docker:
+            return self.url
+        host = "127.0.0.1" if self.network_mode == "host" or self.bind_address == "0.0.0.0" \
+            else self.bind_address
+        return f"http://{host}:{self.http_port}"
+
 
 @dataclass(frozen=True)
 class NetBirdSettings:

@@ -4,12 +4,15 @@
 #   scripts/bootstrap.sh [venv] [cli] [language] [plugins] [docker] [keycloak] [image] [optimized]
 #                         [postgres] [actionlint] [sshd]   (default: all but sshd, which the
 #                         tests add)
+#   scripts/bootstrap.sh --stack NAME   what that stack needs: no images it does not use
 #
 # Each piece is taken from the best source that works on this machine, in this order:
 #   CLI:      `pulumi` on PATH at the pinned version -> cached build -> official download ->
 #             built from the Go module proxy (toolchain/pulumi-cli wrapper module).
-#   plugins:  already installed -> `pulumi plugin install` (official download) -> the project's
-#             stand-in providers (toolchain/standin), when the real plugins cannot be had.
+#   language: the Python language host next to the CLI -> built from its source snapshot.
+#   plugins:  the real plugin already installed -> `pulumi plugin install` (official download) ->
+#             built from the source snapshot in $NETBIRD_KEYCLOAK_SOURCES (checked against its
+#             SHA256SUMS, cached by checksum). Nothing else: no snapshot, no plugin.
 #   docker:   a running engine -> Debian's docker.io started for the tests.
 #   keycloak: the distribution from Maven Central (for the native Keycloak the tests start).
 #   image:    present locally -> pulled from quay.io -> built locally (debootstrap + JRE + dist).
@@ -90,56 +93,125 @@ print(json.loads((importlib.resources.files(f"pulumi_{sys.argv[1]}") / "pulumi-p
 PY
 }
 
+# The plugin source snapshots (README: "Machines without internet"); any folder with the same files.
+SOURCES=${NETBIRD_KEYCLOAK_SOURCES:-$ROOT/../shared/third_party}
+
+is_elf() { [ -f "$1" ] && [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ]; }
+
+# Checks ARCHIVE against the snapshot folder's SHA256SUMS; prints the first 16 hex digits of its
+# checksum (the build cache key). Fails naming what is missing or different.
+snapshot_sum() {
+  local archive=$1 file=$SOURCES/$1 sums=$SOURCES/SHA256SUMS want have
+  [ -f "$file" ] || fail "no source snapshot $file. Put the snapshots (and SHA256SUMS) in a folder and name it with NETBIRD_KEYCLOAK_SOURCES (README, 'Machines without internet')"
+  [ -f "$sums" ] || fail "no $sums next to the snapshots: the archives cannot be checked"
+  want=$(awk -v f="$archive" '$2 == f || $2 == "*"f {print $1}' "$sums")
+  [ -n "$want" ] || fail "$sums lists no checksum for $archive"
+  have=$(sha256sum "$file" | cut -d' ' -f1)
+  [ "$want" = "$have" ] || fail "$file does not match $sums (sha256 $have, expected $want): a damaged or different snapshot"
+  echo "${have:0:16}"
+}
+
+# Unpacks a checked snapshot into a fresh build folder; prints that folder.
+unpack_snapshot() {
+  local archive=$1 key=$2 work=$CACHE/build/${1%.tar.gz}-$2
+  rm -rf "$work"; mkdir -p "$work"
+  tar -xzf "$SOURCES/$archive" -C "$work" --strip-components=1
+  echo "$work"
+}
+
+# schema-embed.json is generated, not committed: the schema with its version on top (generate.go).
+embed_schema() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+folder, version = sys.argv[1:]
+schema = json.load(open(f"{folder}/schema.json"))
+json.dump({"version": version, **schema}, open(f"{folder}/schema-embed.json", "w"), separators=(",", ":"))
+PY
+}
+
+# Builds pulumi-resource-NAME VERSION from its snapshot (cached by checksum); prints the binary.
+build_plugin() {
+  local name=$1 version=$2 archive=pulumi-$1-$2-source.tar.gz key bin work major
+  key=$(snapshot_sum "$archive")
+  bin=$CACHE/plugins/pulumi-resource-$name-$version-$key
+  if is_elf "$bin"; then echo "$bin"; return; fi
+  command -v go >/dev/null || fail "no Go toolchain to build the $name plugin; install Go 1.26+"
+  echo "    building pulumi-resource-$name $version from $SOURCES/$archive (cold: ~2 min)" >&2
+  work=$(unpack_snapshot "$archive" "$key")
+  if [ -d "$work/patches" ]; then  # pulumi-docker's patches to its upstream (adds upstream/shim)
+    for patch in "$work"/patches/*.patch; do
+      patch -d "$work/upstream" -p1 --quiet < "$patch" || fail "patch $patch does not apply"
+    done
+  fi
+  embed_schema "$work/provider/cmd/pulumi-resource-$name" "$version"
+  major=v${version%%.*}
+  mkdir -p "$CACHE/plugins"
+  # The version ldflag must be set: the provider derives its major version from it.
+  (cd "$work/provider" && CGO_ENABLED=0 go build -p 2 -trimpath \
+      -ldflags "-s -w -X github.com/pulumi/pulumi-$name/provider/$major/pkg/version.Version=$version" \
+      -o "$bin.part" "./cmd/pulumi-resource-$name") >"$CACHE/plugin-$name-build.log" 2>&1 ||
+    { tail -n 20 "$CACHE/plugin-$name-build.log" >&2; fail "building the $name plugin failed; log: $CACHE/plugin-$name-build.log"; }
+  mv "$bin.part" "$bin"
+  rm -rf "$work"
+  echo "$bin"
+}
+
 do_plugins() {
-  local name version launcher
+  local name version dir bin out
   for name in keycloak docker; do
     version=$(plugin_version "$name")
     step "resource plugin $name $version"
-    local dir=$PULUMI_HOME/plugins/resource-$name-v$version
-    if [ -x "$dir/pulumi-resource-$name" ] && [ ! -e "$dir.partial" ] && [ ! -f "$dir/.standin" ]; then
-      done_step "installed"; continue
+    dir=$PULUMI_HOME/plugins/resource-$name-v$version
+    if is_elf "$dir/pulumi-resource-$name" && [ ! -e "$dir.partial" ]; then
+      done_step "installed ($dir)"; continue
     fi
-    if [ ! -f "$dir/.standin" ] &&
-       timeout 120 "$CLI_DIR/pulumi" plugin install resource "$name" "$version" >/dev/null 2>&1; then
+    # Whatever else is there (a half install, a script left by an older bootstrap) goes.
+    "$CLI_DIR/pulumi" plugin rm resource "$name" "$version" --yes >/dev/null 2>&1 || true
+    rm -rf "$dir" "$dir.partial" "$dir.lock"
+    if timeout 60 "$CLI_DIR/pulumi" plugin install resource "$name" "$version" >/dev/null 2>&1 &&
+       is_elf "$dir/pulumi-resource-$name"; then
       done_step "official plugin installed"; continue
     fi
-    # The real plugin cannot be had here: the official download is unreachable and the Go
-    # module proxy refuses github.com/pulumi/pulumi-$name/provider (HTTP 403).
-    launcher=$(mktemp -d)/pulumi-resource-$name
-    printf '#!/bin/sh\n# netbird-keycloak stand-in for pulumi-resource-%s (see toolchain/standin)\nPYTHONPATH="%s" exec "%s" -m standin.%s "$@"\n' \
-      "$name" "$ROOT/toolchain" "$VENV/bin/python" "$name" > "$launcher"
-    chmod 0755 "$launcher"
-    # Unchanged launcher: leave it, so runs in progress never see the plugin vanish.
-    if cmp -s "$launcher" "$dir/pulumi-resource-$name"; then
-      rm -rf "$(dirname "$launcher")"; done_step "stand-in provider (real plugin unavailable)"
-      continue
-    fi
-    "$CLI_DIR/pulumi" plugin rm resource "$name" "$version" --yes >/dev/null 2>&1 || true
-    "$CLI_DIR/pulumi" plugin install resource "$name" "$version" --file "$launcher" >/dev/null
-    touch "$dir/.standin"
-    rm -rf "$(dirname "$launcher")"
-    done_step "STAND-IN provider installed (real plugin unavailable on this machine)"
+    bin=$(build_plugin "$name" "$version")
+    out=$("$CLI_DIR/pulumi" plugin install resource "$name" "$version" --file "$bin" 2>&1) ||
+      fail "pulumi plugin install resource $name $version --file $bin failed: $out"
+    is_elf "$dir/pulumi-resource-$name" || fail "the $name plugin did not land in $dir"
+    done_step "built from the source snapshot and installed"
   done
 }
 
+# The Python language host goes next to the CLI, where the CLI looks for its bundled hosts, with
+# the executor it runs and the dynamic-provider launcher (both plain files of the sdk module).
 do_language() {
-  step "Python language host (for \`pulumi up\` typed in a shell)"
-  if [ -x "$CLI_DIR/pulumi-language-python" ]; then done_step "official, next to the CLI"; return; fi
-  # The official host module is refused by the Go module proxy; its executor ships in sdk/v3.
-  local sdk bin=$PULUMI_HOME/bin
-  sdk=$(cd "$ROOT/toolchain/pulumi-cli" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
-  mkdir -p "$bin"
-  cmp -s "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec" ||
-    install -m 0644 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
-  local launcher; launcher=$(printf '#!/bin/sh\n# netbird-keycloak stand-in for pulumi-language-python (see toolchain/standin)\nNETBIRD_PULUMI_PYTHON_EXEC="%s" PYTHONPATH="%s" exec "%s" -m standin.language "$@"\n' \
-    "$bin/pulumi-language-python-exec" "$ROOT/toolchain" "$VENV/bin/python")
-  # Rewritten only when it changes, so runs in progress never see it vanish.
-  if [ "$(cat "$bin/pulumi-language-python" 2>/dev/null)" != "$launcher" ]; then
-    printf '%s\n' "$launcher" > "$bin/pulumi-language-python.new"
-    chmod 0755 "$bin/pulumi-language-python.new"
-    mv "$bin/pulumi-language-python.new" "$bin/pulumi-language-python"
+  step "Python language host v$PULUMI_VERSION (next to the CLI)"
+  # Older bootstraps put a script in place of the host here, which the CLI would prefer.
+  rm -f "$PULUMI_HOME/bin/pulumi-language-python" "$PULUMI_HOME/bin/pulumi-language-python-exec"
+  # The CLI folder is per version: a host in it (official or built) belongs to this CLI.
+  if is_elf "$CLI_DIR/pulumi-language-python" && [ -f "$CLI_DIR/pulumi-language-python-exec" ]; then
+    done_step "installed in $CLI_DIR"; return
   fi
-  done_step "STAND-IN host in $bin (official host unavailable on this machine)"
+  local archive=pulumi-language-python-$PULUMI_VERSION-source.tar.gz key work host
+  key=$(snapshot_sum "$archive")
+  command -v go >/dev/null || fail "no Go toolchain to build the language host; install Go 1.26+"
+  echo "    building pulumi-language-python from $SOURCES/$archive (cold: ~1 min)"
+  work=$(unpack_snapshot "$archive" "$key")
+  host=$work/sdk/python/cmd/pulumi-language-python
+  # The snapshot's go.mod points pkg and sdk at folders of the pulumi repository that it lacks;
+  # the same versions come from the module proxy instead.
+  (cd "$host" &&
+   go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
+     -require "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" \
+     -require "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION" &&
+   go mod tidy &&
+   CGO_ENABLED=0 go build -p 2 -trimpath -tags osusergo,grpcnotrace \
+     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+     -o "$CLI_DIR/pulumi-language-python.part" .) >"$CACHE/language-build.log" 2>&1 ||
+    { tail -n 20 "$CACHE/language-build.log" >&2; fail "building the language host failed; log: $CACHE/language-build.log"; }
+  mv "$CLI_DIR/pulumi-language-python.part" "$CLI_DIR/pulumi-language-python"
+  install -m 0644 "$work/sdk/python/cmd/pulumi-language-python-exec" "$CLI_DIR/pulumi-language-python-exec"
+  install -m 0755 "$work/sdk/python/dist/pulumi-resource-pulumi-python" "$CLI_DIR/pulumi-resource-pulumi-python"
+  rm -rf "$work"
+  done_step "built from the source snapshot"
 }
 
 docker_ok() { docker info >/dev/null 2>&1; }
@@ -275,7 +347,30 @@ do_actionlint() {
   done_step "built from the Go module proxy"
 }
 
+# The steps a stack needs: the toolchain always; Docker and the images only as its settings use
+# them (an existing Keycloak needs neither, the dev stack no Postgres or production image).
+stack_steps() {
+  "$VENV/bin/python" - "$ROOT/stacks/Pulumi.$1.yaml" "$KEYCLOAK_IMAGE" "$OPTIMIZED_IMAGE" "$POSTGRES_IMAGE" <<'PY'
+import pathlib, sys, yaml
+path, image, optimized, postgres = sys.argv[1:]
+file = pathlib.Path(path)
+config = ((yaml.safe_load(file.read_text()) if file.exists() else None) or {}).get("config") or {}
+steps = ["cli", "language", "plugins"]
+if str(config.get("keycloak:deploy", True)).lower() == "true" and not config.get("docker:host"):
+    steps.append("docker")
+    wanted = config.get("keycloak:image")
+    steps += {image: ["image"], optimized: ["image", "optimized"]}.get(wanted, [])
+    if config.get("keycloak:database") == "postgres" and config.get("keycloak:postgresImage") == postgres:
+        steps.append("postgres")
+print(" ".join(steps))
+PY
+}
+
 steps=("$@")
+if [ "${1:-}" = --stack ]; then
+  do_venv
+  read -r -a steps <<< "$(stack_steps "${2:?--stack needs a stack name}")"
+fi
 [ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image optimized postgres actionlint)
 total_start=$(date +%s)
 for s in "${steps[@]}"; do "do_$s"; done

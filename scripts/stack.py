@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# The program's components, and this folder's modules however this one was reached.
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import yaml  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
 
+import adopt  # noqa: E402
+from components import adoption  # noqa: E402
 from components.settings import GENERATED_SECRETS  # noqa: E402
 from components.connector_json import render_connector_json  # noqa: E402
 from components.setup_env import render_setup_env, write_private  # noqa: E402
@@ -159,8 +162,13 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     if command in ("up", "preview"):
         check_database_switch(stack)
     if command == "up":
-        result = stack.up(on_output=show, refresh=refresh, color="never",
-                          policy_packs=POLICY_PACKS, on_event=events.append)
+        # Objects an interrupted earlier up left unrecorded are imported, not created again.
+        os.environ[adoption.ENV] = json.dumps(adopt.find(stack, show).import_ids)
+        try:
+            result = stack.up(on_output=show, refresh=refresh, color="never",
+                              policy_packs=POLICY_PACKS, on_event=events.append)
+        finally:
+            del os.environ[adoption.ENV]
         changes = dict(result.summary.resource_changes or {})
         show(f"wrote {write_env(stack, out_dir, result.outputs)}")
     elif command == "preview":

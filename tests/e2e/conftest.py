@@ -19,6 +19,7 @@ def pulumi_session(tmp_path_factory):
     problems = harness.missing_toolchain()
     if problems:
         pytest.fail("end-to-end tests cannot run:\n  " + "\n  ".join(problems), pytrace=False)
+    harness.clear_leftovers()
     state = tmp_path_factory.mktemp("pulumi-state")
     saved = {k: os.environ.get(k) for k in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE",
                                              "PULUMI_CONFIG_PASSPHRASE_FILE")}
@@ -36,7 +37,8 @@ def pulumi_session(tmp_path_factory):
 @pytest.fixture(scope="session")
 def native_keycloak(tmp_path_factory):
     """Started at first use and awaited only where needed, so it boots while Docker works."""
-    keycloak = harness.NativeKeycloak(18080, 19000, tmp_path_factory.mktemp("kc") / "kc.log")
+    keycloak = harness.NativeKeycloak(*harness.SHARED_KEYCLOAK_PORTS,
+                                      tmp_path_factory.mktemp("kc") / "kc.log")
     yield keycloak
     keycloak.stop()
 

@@ -4,7 +4,9 @@ Pulumi project folder on a local file backend, a native Keycloak, and an Admin R
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -30,20 +32,37 @@ OPTIMIZED_IMAGE = f"{KEYCLOAK_IMAGE}-postgres-optimized"
 POSTGRES_IMAGE = "netbird-keycloak/postgres:15"
 
 
+def _plugin_path(package: str) -> str:
+    """Where the engine finds the plugin the installed SDK asks for (its pulumi-plugin.json)."""
+    meta = json.loads((importlib.resources.files(package) / "pulumi-plugin.json").read_text())
+    return f"resource-{meta['name']}-v{meta['version']}/pulumi-resource-{meta['name']}"
+
+
+PLUGINS = [_plugin_path("pulumi_keycloak"), _plugin_path("pulumi_docker")]
+
+
+def is_elf(path: Path) -> bool:
+    """A compiled plugin, not a script launcher standing in for one."""
+    try:
+        with open(path, "rb") as binary:
+            return os.access(path, os.X_OK) and binary.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
 def missing_toolchain() -> list[str]:
     """Every reason the real end-to-end run cannot happen, each with the command that fixes it."""
     problems = []
-    cli = Path(os.environ.get("PULUMI_CLI_ROOT", "")) / "bin" / "pulumi"
-    if not os.access(cli, os.X_OK):
-        problems.append(f"no Pulumi CLI at {cli}: run `make bootstrap`")
+    cli_dir = Path(os.environ.get("PULUMI_CLI_ROOT", "")) / "bin"
+    if not os.access(cli_dir / "pulumi", os.X_OK):
+        problems.append(f"no Pulumi CLI at {cli_dir}: run `make bootstrap`")
+    if not is_elf(cli_dir / "pulumi-language-python"):
+        problems.append(f"no compiled pulumi-language-python next to the CLI in {cli_dir}: "
+                        "run `make bootstrap`")
     home = Path(os.environ.get("PULUMI_HOME", ROOT / ".pulumi-home"))
-    for plugin in ("resource-keycloak-v6.13.0/pulumi-resource-keycloak",
-                   "resource-docker-v5.1.0/pulumi-resource-docker"):
-        if not os.access(home / "plugins" / plugin, os.X_OK):
-            problems.append(f"plugin {plugin} not in {home}/plugins: run `make bootstrap`")
-    if not shutil.which("pulumi-language-python"):
-        problems.append("no pulumi-language-python on PATH: run the tests through make "
-                        "(`make test-e2e`), which bootstraps it and puts it on PATH")
+    for plugin in PLUGINS:
+        if not is_elf(home / "plugins" / plugin):
+            problems.append(f"no compiled plugin {plugin} in {home}/plugins: run `make bootstrap`")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         problems.append("no Docker engine answers `docker info`: run `make bootstrap`")
     else:
@@ -54,6 +73,32 @@ def missing_toolchain() -> list[str]:
     if not (CACHE / f"keycloak-{KEYCLOAK_VERSION}" / "bin" / "kc.sh").exists():
         problems.append(f"no Keycloak distribution in {CACHE}: run `make bootstrap`")
     return problems
+
+
+# Docker objects of the tests on the local engine are named with this prefix, and nothing else is.
+TEST_PREFIX = "keycloak-e2e"
+# The HTTP and management ports of the native Keycloaks the tests start: the shared one
+# (conftest) and the one test_faults stops and restarts.
+SHARED_KEYCLOAK_PORTS = (18080, 19000)
+FAULT_KEYCLOAK_PORTS = (18380, 19300)
+
+
+def clear_leftovers() -> None:
+    """Removes what an interrupted earlier run may have left: the tests' containers, networks
+    and volumes (a kept volume would hold an old admin password), and native Keycloaks still
+    holding the tests' ports."""
+    for listing, removal in (
+            (["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
+            (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"]),
+            (["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm", "-f"])):
+        names = [name for name in subprocess.run(["docker", *listing], capture_output=True,
+                                                 text=True, check=True).stdout.split()
+                 if name.startswith(TEST_PREFIX)]
+        if names:
+            subprocess.run(["docker", *removal, *names], capture_output=True)
+    for port in (SHARED_KEYCLOAK_PORTS[0], FAULT_KEYCLOAK_PORTS[0]):
+        subprocess.run(["pkill", "-f", f"keycloak-{KEYCLOAK_VERSION}/.* --http-port={port}( |$)"],
+                       capture_output=True)
 
 
 def user_token(outputs: dict, password: str, scope: str = "openid") -> tuple[int, Any]:

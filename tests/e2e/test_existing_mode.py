@@ -63,6 +63,43 @@ def test_pulumi_cli_preview_in_a_shell_sees_no_changes(existing):
     assert "12 unchanged" in run.stdout
 
 
+def test_pulumi_up_typed_in_a_shell_runs_the_real_host_and_the_policy_pack(project,
+                                                                          native_keycloak):
+    """What an operator types after `eval "$(make -s pulumi-env)"`: `pulumi up` with the
+    guardrails, then `pulumi preview`, through the CLI and its real Python language host."""
+    keycloak = native_keycloak.wait_ready()
+    stack = project.stack("typed", {
+        "netbird:domain": "netbird.typed.test", "netbird:protectRealm": "false",
+        "netbird:realm": "typed-netbird", "keycloak:deploy": "false",
+        "keycloak:url": keycloak.url, "keycloak:adminUser": keycloak.admin_user,
+    })
+    stack.set_config("keycloak:adminPassword",
+                     harness.stack_driver.auto.ConfigValue(keycloak.admin_password, secret=True))
+    harness.stack_driver.ensure_secrets(stack)
+
+    def typed(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && {command}'],
+            cwd=project.path, capture_output=True, text=True, timeout=600)
+
+    up = typed(f"pulumi up --yes --non-interactive --stack typed "
+               f"--policy-pack {harness.ROOT / 'policy'}")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "netbird-keycloak-guardrails" in up.stdout  # the pack ran on the real host
+        assert "+ 12 created" in up.stdout or "12 created" in up.stdout, up.stdout
+        for run in (up, typed("pulumi preview --non-interactive --expect-no-changes "
+                              "--stack typed")):
+            assert run.returncode == 0, run.stdout + run.stderr
+            assert "from $PATH" not in run.stdout + run.stderr  # no stand-in, no ambient host
+        admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
+        client, = admin.get("/typed-netbird/clients?clientId=netbird-client")
+        assert client["publicClient"] is True
+    finally:
+        down = typed("pulumi destroy --yes --non-interactive --stack typed")
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
 def test_state_from_an_older_run_is_reconciled_by_refresh(existing):
     stack, admin, _, _, _ = existing
     older = stack.export_stack()

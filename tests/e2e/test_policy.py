@@ -20,8 +20,8 @@ FIRED: set[str] = set()  # policies seen firing, recorded for `make safety-repor
 
 def rule_breaking_program():
     # Never applied: the preview only checks inputs, so the provider need not reach a Keycloak.
-    kc = keycloak.Provider("kc", url="http://127.0.0.1:9", username="admin",
-                           password=pulumi.Output.secret("unused-in-preview"),
+    kc = keycloak.Provider("kc", url="http://127.0.0.1:9", client_id="admin-cli",
+                           username="admin", password=pulumi.Output.secret("unused-in-preview"),
                            initial_login=False)
     opts = pulumi.ResourceOptions(provider=kc)
     realm = keycloak.Realm("realm", realm="policy-test", opts=opts)
@@ -68,7 +68,8 @@ def test_every_rule_fires_on_a_real_preview(project):
 
 def test_mapper_without_access_token_fires(project):
     def program():
-        kc = keycloak.Provider("kc", url="http://127.0.0.1:9", username="kcadmin",
+        kc = keycloak.Provider("kc", url="http://127.0.0.1:9", client_id="admin-cli",
+                               username="kcadmin",
                                password=pulumi.Output.secret("unused-in-preview"),
                                initial_login=False)
         opts = pulumi.ResourceOptions(provider=kc, protect=True)

@@ -9,7 +9,9 @@ import json
 import os
 import socket
 import ssl
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,8 +21,15 @@ import pytest
 from tests.e2e import harness
 from tests.e2e.conftest import docker_names
 
-REMOTE = "tcp://127.0.0.1:23750"
-ROOT = Path("/var/lib/netbird-keycloak-remote-docker")
+def free_port() -> int:
+    """A loopback port nothing listens on now: each run gets its own, so nothing an interrupted
+    earlier run left listening can stand in for this run's engine, sshd or TLS front."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+REMOTE = f"tcp://127.0.0.1:{free_port()}"
 
 
 def remote_docker(*args, **kwargs):
@@ -29,46 +38,50 @@ def remote_docker(*args, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def second_engine(tmp_path_factory):
-    started = None
-    if remote_docker("info").returncode != 0:
-        log = tmp_path_factory.mktemp("dockerd2") / "dockerd.log"
-        started = subprocess.Popen(
-            ["dockerd", "--host", REMOTE, "--data-root", str(ROOT / "data"),
-             "--exec-root", "/run/netbird-keycloak-remote-docker", "--pidfile",
-             "/run/netbird-keycloak-remote-docker.pid", "--storage-driver=vfs",
-             "--iptables=false", "--ip6tables=false", "--bridge=none"],
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+def second_engine():
+    """A second dockerd of this run alone: its own port, data root and exec root, removed after."""
+    root = Path(tempfile.mkdtemp(prefix="nk-dockerd-", dir="/var/tmp"))
+    # The exec root holds unix sockets, whose paths must stay short.
+    exec_root = Path(tempfile.mkdtemp(prefix="nkd-", dir="/run"))
+    started = subprocess.Popen(
+        ["dockerd", "--host", REMOTE, "--data-root", str(root / "data"),
+         "--exec-root", str(exec_root), "--pidfile", str(exec_root / "dockerd.pid"),
+         "--storage-driver=vfs", "--iptables=false", "--ip6tables=false", "--bridge=none"],
+        stdout=(root / "dockerd.log").open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
         deadline = time.monotonic() + 60
         while remote_docker("info").returncode != 0:
             assert started.poll() is None and time.monotonic() < deadline, \
-                f"the second Docker engine did not start; see {log}"
+                f"the second Docker engine did not start; see {root / 'dockerd.log'}"
             time.sleep(1)
-    if remote_docker("image", "inspect", harness.KEYCLOAK_IMAGE).returncode != 0:
-        # Kept in the engine's data root, so later runs on this machine skip the copy.
         save = subprocess.Popen(["docker", "save", harness.KEYCLOAK_IMAGE], stdout=subprocess.PIPE)
         load = remote_docker("load", stdin=save.stdout)
         assert save.wait() == 0 and load.returncode == 0, load.stderr
-    yield REMOTE
-    if started:
+        yield REMOTE
+    finally:
+        remote_docker("rm", "-f", *remote_docker("ps", "-aq").stdout.split())
         os.killpg(started.pid, 15)
         started.wait(60)
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(exec_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def ssh_host(second_engine, tmp_path_factory):
-    """An sshd on 127.0.0.1:22222 whose deploy key may only run `docker system dial-stdio`
+    """An sshd on a loopback port whose deploy key may only run `docker system dial-stdio`
     against the second engine: what an operator's deploy key on a NetBird server looks like."""
     home = tmp_path_factory.mktemp("sshd")
+    port = free_port()
     for key in ("host_key", "deploy_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)],
                        check=True)
     (home / "authorized_keys").write_text(
         f'command="DOCKER_HOST={second_engine} exec docker system dial-stdio",no-pty,'
         f'no-port-forwarding,no-agent-forwarding {(home / "deploy_key.pub").read_text()}')
-    (home / "known_hosts").write_text(f"[127.0.0.1]:22222 {(home / 'host_key.pub').read_text()}")
+    (home / "known_hosts").write_text(f"[127.0.0.1]:{port} {(home / 'host_key.pub').read_text()}")
     (home / "sshd_config").write_text(
-        f"Port 22222\nListenAddress 127.0.0.1\nHostKey {home}/host_key\n"
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home}/host_key\n"
         f"AuthorizedKeysFile {home}/authorized_keys\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n"
         f"StrictModes no\nPidFile {home}/sshd.pid\n")
@@ -78,13 +91,13 @@ def ssh_host(second_engine, tmp_path_factory):
     opts = ["-i", str(home / "deploy_key"), "-o", f"UserKnownHostsFile={home}/known_hosts",
             "-o", "StrictHostKeyChecking=yes"]
     deadline = time.monotonic() + 30
-    while subprocess.run(["ssh", "-p", "22222", *opts, "root@127.0.0.1", "true"],
+    while subprocess.run(["ssh", "-p", str(port), *opts, "root@127.0.0.1", "true"],
                          capture_output=True, stdin=subprocess.DEVNULL,
                          timeout=30).returncode not in (0, 1):
         assert sshd.poll() is None and time.monotonic() < deadline, \
             f"sshd did not start; see {home}/sshd.log"
         time.sleep(0.5)
-    yield "ssh://root@127.0.0.1:22222", opts, home / "sshd.log"
+    yield f"ssh://root@127.0.0.1:{port}", opts, home / "sshd.log"
     sshd.terminate()
     sshd.wait(30)
 
@@ -95,7 +108,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tls_host(second_engine, tmp_path_factory):
-    """The second engine behind TLS with client certificates on 127.0.0.1:23760, as
+    """The second engine behind TLS with client certificates on a loopback port, as
     `dockerd --tlsverify` serves it: a CA, a server certificate for 127.0.0.1, and a client
     certificate in Docker's layout (ca.pem, cert.pem, key.pem) for docker:certPath."""
     home = tmp_path_factory.mktemp("docker-tls")
@@ -120,7 +133,7 @@ def tls_host(second_engine, tmp_path_factory):
     context.load_cert_chain(home / "server.pem", home / "server-key.pem")
     context.verify_mode = ssl.CERT_REQUIRED
     clients: list[str] = []
-    listener = socket.create_server(("127.0.0.1", 23760))
+    listener = socket.create_server(("127.0.0.1", 0))
     upstream = second_engine[len("tcp://"):].split(":")
 
     def pipe(source, target):
@@ -153,7 +166,7 @@ def tls_host(second_engine, tmp_path_factory):
             threading.Thread(target=pipe, args=(engine, conn), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
-    yield "tcp://127.0.0.1:23760", str(client), clients
+    yield f"tcp://127.0.0.1:{listener.getsockname()[1]}", str(client), clients
     listener.close()
 
 
@@ -161,12 +174,13 @@ def tls_host(second_engine, tmp_path_factory):
 def test_container_runs_on_the_engine_named_by_docker_host(project, second_engine, request,
                                                            transport):
     local_before = docker_names("container")
+    http_port = free_port()
     config = {
         "netbird:domain": "netbird.remote.test", "netbird:protectRealm": "false",
         "keycloak:image": harness.KEYCLOAK_IMAGE, "keycloak:networkMode": "host",
-        "keycloak:httpPort": "38080", "keycloak:managementPort": "39000",
+        "keycloak:httpPort": str(http_port), "keycloak:managementPort": str(free_port()),
         "keycloak:containerName": "keycloak-remote", "keycloak:volumeName": "keycloak-remote-data",
-        "docker:host": second_engine, "keycloak:url": "http://127.0.0.1:38080",
+        "docker:host": second_engine, "keycloak:url": f"http://127.0.0.1:{http_port}",
     }
     if transport == "ssh":
         host, opts, sshd_log = request.getfixturevalue("ssh_host")

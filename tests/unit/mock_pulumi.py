@@ -22,6 +22,7 @@ class Registered:
     inputs: dict
     provider: Optional[str]
     custom: bool
+    import_id: Optional[str] = None  # the `import_` option: adopted, not created
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -31,7 +32,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.provider,
-                                         args.custom))
+                                         args.custom, args.resource_id or None))
         state = dict(args.inputs)
         if args.typ == "keycloak:index/realm:Realm":
             return [args.inputs["realm"], state]

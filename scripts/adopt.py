@@ -1,0 +1,137 @@
+"""Before `up`: finds the Keycloak objects an interrupted earlier `up` created but never recorded
+(components/adoption.py says why), so that the program imports them instead of meeting a 409.
+
+Nothing is looked up when the state already records every object (the usual case), when the
+realm does not exist yet, or when Keycloak does not answer: then `up` creates what is missing,
+or fails with the provider's own error.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from pulumi import automation as auto
+
+from components import wiring
+from components.adoption import OWNER_ATTRIBUTE, Declared, import_id, owner
+from components.settings import RawValue, Settings, SettingsError, parse_settings
+from http_json import http
+
+
+class AdoptionRefused(Exception):
+    """A realm of this stack's name exists in Keycloak, made by someone else."""
+
+
+@dataclass
+class Found:
+    import_ids: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Admin:
+    """Just enough of Keycloak's Admin REST API: lookups by natural key, one password reset."""
+
+    def __init__(self, base: str, user: str, password: str, realm: str):
+        self.base, self.realm = base.rstrip("/"), realm
+        status, token = http("POST", f"{self.base}/realms/master/protocol/openid-connect/token",
+                             form={"grant_type": "password", "client_id": "admin-cli",
+                                   "username": user, "password": password}, timeout=10)
+        self.token = token["access_token"] if status == 200 else None
+
+    def get(self, path: str):
+        status, body = http("GET", f"{self.base}/admin/realms/{self.realm}{path}",
+                            token=self.token, timeout=10)
+        return body if status == 200 else None
+
+    def find_id(self, declared: Declared, scope_id: str = "") -> Optional[str]:
+        quoted = urllib.parse.quote(declared.key)
+        if declared.kind == "user":
+            users = self.get(f"/users?username={quoted}&exact=true") or []
+            # Keycloak keeps usernames in lower case.
+            return next((u["id"] for u in users if u["username"] == declared.key.lower()), None)
+        if declared.kind == "client":
+            clients = self.get(f"/clients?clientId={quoted}") or []
+            return next((c["id"] for c in clients if c["clientId"] == declared.key), None)
+        if declared.kind == "client-scope":
+            scopes = self.get("/client-scopes") or []
+            return next((s["id"] for s in scopes if s["name"] == declared.key), None)
+        if declared.kind == "audience-mapper" and scope_id:
+            mappers = self.get(f"/client-scopes/{scope_id}/protocol-mappers/models") or []
+            return next((m["id"] for m in mappers if m["name"] == declared.key), None)
+        return None
+
+    def has_password(self, user_id: str) -> bool:
+        return any(c.get("type") == "password"
+                   for c in self.get(f"/users/{user_id}/credentials") or [])
+
+    def set_password(self, user_id: str, password: str) -> bool:
+        status, _ = http("PUT", f"{self.base}/admin/realms/{self.realm}/users/{user_id}/"
+                         "reset-password", body={"type": "password", "value": password,
+                                                 "temporary": False},
+                         token=self.token, timeout=10)
+        return status == 204
+
+
+def _settings(stack: auto.Stack) -> Optional[Settings]:
+    raw = {key: RawValue(str(value.value), value.secret)
+           for key, value in stack.get_all_config().items()}
+    try:
+        return parse_settings(raw, stack.name)
+    except SettingsError:
+        return None  # the program reports them, before anything is touched
+
+
+def find(stack: auto.Stack, show: Callable[[str], None] = lambda line: None) -> Found:
+    """The import ids for `up`, by resource name; raises AdoptionRefused for a foreign realm."""
+    recorded = {r["urn"].rsplit("::", 1)[1]: r.get("id", "")
+                for r in stack.export_stack().deployment.get("resources") or []
+                if r.get("custom")}
+    settings = _settings(stack)
+    if settings is None:
+        return Found()
+    missing = [d for d in wiring.adoptable(settings) if d.resource not in recorded]
+    if not missing:
+        return Found()
+    realm = settings.netbird.realm
+    admin = _Admin(settings.keycloak.admin_base_url, settings.keycloak.admin_user,
+                   settings.keycloak.admin_password, realm)
+    representation = admin.get("") if admin.token else None
+    found = Found()
+    if representation is None:  # no realm yet, or no Keycloak answering: nothing to adopt
+        return found
+    for declared in missing:
+        if declared.kind == "realm":
+            _check_owner(representation, owner(stack.workspace.project_settings().name,
+                                               stack.name), stack.name, settings)
+            found.import_ids[declared.resource] = import_id(declared, realm, realm)
+            continue
+        scope_id = ""
+        if declared.scope:  # the mapper's scope: recorded, or adopted just above
+            scope_id = recorded.get(declared.scope.resource) or \
+                found.import_ids.get(declared.scope.resource, "").rsplit("/", 1)[-1]
+        object_id = admin.find_id(declared, scope_id)
+        if object_id is None:
+            continue
+        found.import_ids[declared.resource] = import_id(declared, realm, object_id, scope_id)
+        # A create stopped between the user and its password leaves the user without one, and
+        # an import would too: the provider sets initial_password only when it creates.
+        if declared.kind == "user" and not admin.has_password(object_id) and \
+                admin.set_password(object_id, settings.netbird.user_password):
+            found.notes.append(f"set the password of user {declared.key!r}")
+    for resource, ident in found.import_ids.items():
+        show(f"adopting {resource} ({ident}): created in Keycloak by an interrupted earlier up")
+    for note in found.notes:
+        show(f"adopting: {note}, as its interrupted create would have")
+    return found
+
+
+def _check_owner(representation: dict, mine: str, stack: str, settings: Settings) -> None:
+    marked = (representation.get("attributes") or {}).get(OWNER_ATTRIBUTE)
+    if marked != mine:
+        raise AdoptionRefused(
+            f"realm {settings.netbird.realm!r} already exists in the Keycloak at "
+            f"{settings.keycloak.admin_base_url} and was not created by stack {stack!r} (its "
+            f"owner mark {OWNER_ATTRIBUTE} is {marked or 'missing'}). Choose another "
+            "netbird:realm, or remove that realm if it is really unused. Nothing was changed.")
