@@ -1,9 +1,9 @@
 """Before `up`: finds the Keycloak objects an interrupted earlier `up` created but never recorded
 (components/adoption.py says why), so that the program imports them instead of meeting a 409.
 
-Nothing is looked up when the state already records every object (the usual case), when the
-realm does not exist yet, or when Keycloak does not answer: then `up` creates what is missing,
-or fails with the provider's own error.
+Nothing is looked up in Keycloak when no `up` ever ran on the stack, when the state already
+records every object (the usual case), when the realm does not exist yet, or when Keycloak does
+not answer: then `up` creates what is missing, or fails with the provider's own error.
 """
 
 from __future__ import annotations
@@ -85,8 +85,10 @@ def _settings(stack: auto.Stack) -> Optional[Settings]:
 
 def find(stack: auto.Stack, show: Callable[[str], None] = lambda line: None) -> Found:
     """The import ids for `up`, by resource name; raises AdoptionRefused for a foreign realm."""
-    recorded = {r["urn"].rsplit("::", 1)[1]: r.get("id", "")
-                for r in stack.export_stack().deployment.get("resources") or []
+    resources = stack.export_stack().deployment.get("resources") or []
+    if not resources:  # no up ever ran on this stack (a failed one records the stack itself)
+        return Found()
+    recorded = {r["urn"].rsplit("::", 1)[1]: r.get("id", "") for r in resources
                 if r.get("custom")}
     settings = _settings(stack)
     if settings is None:

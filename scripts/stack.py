@@ -15,8 +15,10 @@ import os
 import re
 import runpy
 import secrets
+import socket
 import sys
 import time
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
@@ -153,12 +155,44 @@ def check_database_switch(stack: auto.Stack) -> None:
         "it afterwards. Nothing was changed.")
 
 
+class EngineUnreachable(Exception):
+    """Raised before a run that needs a Docker engine that does not answer."""
+
+
+def check_docker_engine(stack: auto.Stack, timeout: float = 5) -> None:
+    """pulumi-docker says only "failed to connect to any docker daemon", and only once it is
+    configured; so a deploying stack's engine is tried first, and named when it does not
+    answer. ssh:// engines are left to the provider, which reaches them through `ssh`."""
+    config = stack_file_config(stack.workspace.work_dir, stack.name)
+    if not config_flag(config, "keycloak:deploy", True):
+        return
+    host = config.get("docker:host") or os.environ.get("DOCKER_HOST") or \
+        "unix:///var/run/docker.sock"
+    url = urllib.parse.urlsplit(host)
+    if url.scheme not in ("unix", "tcp"):
+        return
+    family = socket.AF_UNIX if url.scheme == "unix" else socket.AF_INET
+    address = url.path if url.scheme == "unix" else (url.hostname, url.port or 2375)
+    try:
+        with socket.socket(family) as probe:
+            probe.settimeout(timeout)
+            probe.connect(address)
+    except OSError as error:
+        raise EngineUnreachable(
+            f"cannot reach the Docker engine at {host} ({error.strerror or error}). Start it, or "
+            f"point docker:host at the right one: `pulumi config set docker:host "
+            f"ssh://deploy@netbird.example.com --stack {stack.name}`. Nothing was changed.") \
+            from None
+
+
 def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         show: Callable[[str], None], events: Optional[list] = None) -> dict:
     """Runs one command on one stack; returns what a summary needs (changes by operation).
     `events` collects the engine events of `up`, for the failure report."""
     events = [] if events is None else events
     changes: dict[str, int] = {}
+    if command in ("up", "preview", "refresh", "destroy"):
+        check_docker_engine(stack)
     if command in ("up", "preview"):
         check_database_switch(stack)
     if command == "up":
