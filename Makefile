@@ -18,12 +18,13 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet pulumi-env safety-report
+.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet pulumi-env safety-report
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
 	@echo "make preview [STACK=...]  show what up would change"
 	@echo "make env STACK=...        write out/<stack>/setup.env from the outputs (no deploy)"
+	@echo "make settings STACK=...   every setting's value in force and where it came from"
 	@echo "make verify STACK=...     check the live Keycloak the way NetBird uses it"
 	@echo "make down [STACK=dev]     destroy the stack"
 	@echo "make preview-md STACK=... the preview as Markdown (what a pull request shows)"
@@ -57,6 +58,16 @@ refresh: $(PASSPHRASE)
 down: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(PY) scripts/stack.py destroy --stack $(STACK)
+
+# The value in force of every setting of a stack, and where it came from.
+settings: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh venv cli >/dev/null
+	@$(PY) scripts/settings_table.py show --stack $(STACK)
+
+# Rewrites the README's settings table from components/settings.py.
+settings-doc:
+	@bash scripts/bootstrap.sh venv >/dev/null
+	@$(PY) scripts/settings_table.py doc
 
 env: $(PASSPHRASE)
 	@$(PY) scripts/stack.py env --stack $(STACK)

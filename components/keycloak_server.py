@@ -82,11 +82,18 @@ class KeycloakServer(pulumi.ComponentResource):
         if docker_provider is None:
             raise ValueError("KeycloakServer needs a docker provider when keycloak:deploy is true")
 
+        self.container = self._container(name, settings, docker_provider)
+        # Derived from the container so the keycloak provider is configured only after it is up.
+        self.url = self.container.id.apply(lambda _: settings.admin_base_url)
+        self.register_outputs({"url": self.url})
+
+    def _container(self, name: str, settings: KeycloakSettings,
+                   docker_provider: docker.Provider) -> docker.Container:
+        """The image, the data volume (or the Postgres database) and the Keycloak container."""
         child = pulumi.ResourceOptions(parent=self, provider=docker_provider)
         # A present image is used as it is, never pulled again: offline machines build it locally.
         image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True,
                                    opts=child)
-        host_network = settings.network_mode == "host"
         network = docker.Network(f"{name}-network", name=settings.network_name,
                                  opts=child) if settings.network_name else None
         self.database = KeycloakDatabase(f"{name}-postgres", settings, docker_provider, network,
@@ -100,7 +107,7 @@ class KeycloakServer(pulumi.ComponentResource):
                                        child, pulumi.ResourceOptions(retain_on_delete=True)))
             volumes = [docker.ContainerVolumeArgs(container_path="/opt/keycloak/data",
                                                   volume_name=volume.name)]
-        self.container = docker.Container(
+        return docker.Container(
             f"{name}-container",
             name=settings.container_name,
             image=image.image_id,
@@ -108,7 +115,7 @@ class KeycloakServer(pulumi.ComponentResource):
             envs=_container_env(settings, self.database),
             network_mode=network.name if network else settings.network_mode,
             # With host networking the ports are the host's already; publishing them is an error.
-            ports=None if host_network else [docker.ContainerPortArgs(
+            ports=None if settings.network_mode == "host" else [docker.ContainerPortArgs(
                 internal=settings.http_port, external=settings.http_port,
                 ip=settings.bind_address)],
             volumes=volumes,
@@ -130,6 +137,3 @@ class KeycloakServer(pulumi.ComponentResource):
                 # The container name and the host ports are literal: the old one must go first.
                 delete_before_replace=True)),
         )
-        # Derived from the container so the keycloak provider is configured only after it is up.
-        self.url = self.container.id.apply(lambda _: settings.admin_base_url)
-        self.register_outputs({"url": self.url})

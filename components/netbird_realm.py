@@ -110,6 +110,16 @@ class NetBirdRealm(pulumi.ComponentResource):
                            realm_id: pulumi.Output[str]) -> None:
         """What NetBird's configure.sh path needs: the public client, the audience scope bound
         to it, and the backend client that lets NetBird's management read users."""
+        self._public_client(name, settings, child, realm_id)
+        self._audience_scope(name, settings, child, realm_id)
+        self._backend_client(name, settings, provider, child, realm_id)
+        self.client_id = self.client.client_id
+        self.audience_scope = self.scope.name
+        self.backend_client_id = self.backend_client.client_id
+        self.backend_client_secret = pulumi.Output.secret(self.backend_client.client_secret)
+
+    def _public_client(self, name: str, settings: NetBirdSettings,
+                       child: pulumi.ResourceOptions, realm_id: pulumi.Output[str]) -> None:
         root = f"https://{settings.domain}/"
         self.client = keycloak.openid.Client(
             f"{name}-client",
@@ -137,6 +147,8 @@ class NetBirdRealm(pulumi.ComponentResource):
             opts=self._adoptable(child, f"{name}-client"),
         )
 
+    def _audience_scope(self, name: str, settings: NetBirdSettings,
+                        child: pulumi.ResourceOptions, realm_id: pulumi.Output[str]) -> None:
         # The scope is bound to the client below, not made a realm default: a realm default
         # would reach only clients created later and would add a second, drifting owner.
         self.scope = keycloak.openid.ClientScope(
@@ -168,6 +180,9 @@ class NetBirdRealm(pulumi.ComponentResource):
                 depends_on=[self.audience_mapper])),
         )
 
+    def _backend_client(self, name: str, settings: NetBirdSettings,
+                        provider: keycloak.Provider, child: pulumi.ResourceOptions,
+                        realm_id: pulumi.Output[str]) -> None:
         self.backend_client = keycloak.openid.Client(
             f"{name}-backend-client",
             realm_id=realm_id,
@@ -193,11 +208,6 @@ class NetBirdRealm(pulumi.ComponentResource):
             role=settings.backend_role,
             opts=child,
         )
-
-        self.client_id = self.client.client_id
-        self.audience_scope = self.scope.name
-        self.backend_client_id = self.backend_client.client_id
-        self.backend_client_secret = pulumi.Output.secret(self.backend_client.client_secret)
 
     def _adoptable(self, opts: pulumi.ResourceOptions, resource: str) -> pulumi.ResourceOptions:
         """Imports the object instead of creating it when the driver found it in Keycloak."""

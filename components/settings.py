@@ -1,18 +1,26 @@
-"""Typed stack settings for netbird-keycloak, validated before any resource exists.
+"""The stack settings of netbird-keycloak, declared once: each with its key, type, default,
+bounds, an example and its meaning; validated before any resource exists.
 
-`parse_settings` is a pure function over the raw stack configuration, so every rule here is
-tested without Pulumi. It collects *all* problems at once; each message names the key and the
-`pulumi config set …` command that fixes it, because an operator reading a failed preview should
-not have to guess which of thirty settings is wrong.
+Validation, the messages (each naming the key and the `pulumi config set … --stack …` that fixes
+it), the README's settings table (`make settings-doc`) and `make settings` are all derived from
+these declarations by components/settings_schema.py. `parse_settings` is pure, so every rule is
+tested without Pulumi; it reports every problem of a stack at once.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Sequence
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from itertools import takewhile
+from typing import Callable, Literal, Optional, Sequence
+
+from pydantic import ValidationInfo, field_validator
+
+from components import settings_checks as check
+from components.settings_schema import (RawValue, Section, problem, setting, unknown_keys,
+                                        validate)
+
+__all__ = ["RawValue", "Settings", "SettingsError", "parse_settings", "KeycloakSettings",
+           "NetBirdSettings"]
 
 # Keycloak stores the realm name in a varchar(36) column; longer names fail with a 409.
 REALM_NAME_MAX = 36
@@ -23,62 +31,239 @@ DEFAULT_POSTGRES_IMAGE = "postgres:15-bookworm"
 # The scopes Keycloak 25+ puts on every new client. `ClientDefaultScopes` replaces the client's
 # whole list, so these must be repeated: without `basic` access tokens carry no `sub`.
 BUILTIN_DEFAULT_SCOPES = ("basic", "acr", "profile", "email", "roles", "web-origins")
-
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}$")
-_DOCKER_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
-_WELL_KNOWN_PASSWORDS = frozenset(
-    {"admin", "administrator", "password", "passw0rd", "changeme", "change-me", "keycloak",
-     "netbird", "secret", "letmein", "welcome", "qwerty", "123456", "12345678", "123456789",
-     "password1", "admin123", "root", "test", "default"}
-)
-MIN_PASSWORD_LENGTH = 12
+URL_EXAMPLE = "https://auth.example.com"
 
 
-@dataclass(frozen=True)
-class RawValue:
-    """One configuration value as the stack holds it: the text, and whether it is a secret."""
-
-    text: str
-    secret: bool = False
+def _before(info: ValidationInfo, name: str, default=None):
+    """An earlier setting's value (its default when that one was refused)."""
+    return info.data.get(name, default)
 
 
-@dataclass(frozen=True)
-class KeycloakSettings:
-    deploy: bool
-    url: str  # the public base URL NetBird and browsers use, without a trailing slash
-    admin_user: str
-    admin_password: str = field(repr=False)
-    image: str
-    http_port: int
-    management_port: int
-    network_mode: str
-    bind_address: str
-    container_name: str
-    volume_name: str
-    client_timeout: int
-    version: Optional[str]
-    docker_host: Optional[str]
-    memory_mb: Optional[int] = None
-    # Extra `ssh` arguments for an ssh:// docker:host (key, known-hosts file), as pulumi-docker's
-    # `sshOpts`: passed as separate arguments, never through a shell.
-    docker_ssh_opts: tuple[str, ...] = ()
-    # A folder with ca.pem, cert.pem and key.pem for a tcp:// docker:host (Docker's TLS layout).
-    docker_cert_path: Optional[str] = None
-    # "dev": start-dev; "production": `kc.sh start` with the public hostname, proxy headers,
-    # HTTP on the internal side only, health and metrics on the management port.
-    mode: str = "dev"
-    admin_url: Optional[str] = None
-    # `kc.sh start --optimized`: the image was built (`kc.sh build`) for this configuration.
-    optimized: bool = False
-    # "dev-file": Keycloak's embedded H2 database on the data volume; "postgres": a Postgres
-    # container next to Keycloak, with its own volume.
-    database: str = "dev-file"
-    database_password: str = field(default="", repr=False)
-    postgres_image: str = DEFAULT_POSTGRES_IMAGE
-    database_port: int = 5432
-    database_volume_name: str = ""
+class KeycloakSettings(Section):
+    """The Keycloak that NetBird logs in against: deployed in Docker here, or one that runs."""
+
+    deploy: check.Flag = setting(
+        True, key="keycloak:deploy", example="false",
+        meaning="`false`: use an existing Keycloak at `keycloak:url`")
+    docker_host: Optional[str] = setting(
+        None, key="docker:host", example="ssh://deploy@netbird.example.com",
+        meaning="Docker engine to deploy onto: `unix://`, `tcp://` or `ssh://user@host[:port]`",
+        shown_default="local socket")
+    docker_cert_path: Optional[str] = setting(
+        None, key="docker:certPath", example="/home/ops/.docker/netbird",
+        meaning="with `tcp://`: absolute path of a folder with `ca.pem`, `cert.pem`, `key.pem` "
+                "(TLS with a client certificate); plain `tcp://` is refused unless the host is "
+                "loopback", shown_default="unset")
+    docker_ssh_opts: check.SshOpts = setting(
+        (), key="docker:sshOpts", example='\'["-i", "/home/ops/.ssh/netbird_deploy"]\'',
+        meaning="with `ssh://`: extra `ssh` arguments as a JSON list", shown_default="unset")
+    mode: Literal["dev", "production"] = setting(
+        "dev", key="keycloak:mode", example="production",
+        meaning="`dev` (`start-dev`) or `production` (`start` for the public URL behind a TLS "
+                "proxy; needs `keycloak:url` and `keycloak:database: postgres`)")
+    http_port: int = setting(8080, key="keycloak:httpPort", example="8080", ge=1, le=65535,
+                             meaning="HTTP port")
+    management_port: int = setting(9000, key="keycloak:managementPort", example="9000", ge=1,
+                                   le=65535, meaning="health/management port")
+    url: str = setting(
+        None, key="keycloak:url", example=URL_EXAMPLE, shown_default="`http://localhost:<httpPort>`",
+        meaning="Keycloak's public base URL (http/https, no trailing slash); required when "
+                "`deploy` is false")
+    admin_url: Optional[str] = setting(
+        None, key="keycloak:adminUrl", example="https://auth-admin.example.com",
+        meaning="production: a separate hostname for the admin console")
+    admin_user: str = setting(
+        "kcadmin", key="keycloak:adminUser", example="kcadmin",
+        meaning="bootstrap admin (deploy) or an existing master-realm admin; not `admin` when "
+                "deploying")
+    admin_password: str = setting(
+        "", key="keycloak:adminPassword", example="<admin password>", secret=True,
+        shown_default="generated when deploying",
+        meaning="secret; the same strength rules as `netbird:userPassword` when deploying")
+    image: str = setting(
+        DEFAULT_KEYCLOAK_IMAGE, key="keycloak:image", example=DEFAULT_KEYCLOAK_IMAGE,
+        meaning="pinned tag (not `latest`); an image present locally is never pulled")
+    network_mode: Literal["bridge", "host"] = setting(
+        "bridge", key="keycloak:networkMode", example="bridge",
+        meaning="`bridge` (publishes the HTTP port on `bindAddress`) or `host`")
+    bind_address: str = setting(
+        "127.0.0.1", key="keycloak:bindAddress", example="127.0.0.1",
+        meaning="where the HTTP port is published in bridge mode (put a TLS proxy in front)")
+    container_name: str = setting(
+        None, key="keycloak:containerName", example="keycloak-acme",
+        shown_default="`keycloak-<stack>`", meaning="Docker name of the Keycloak container")
+    volume_name: str = setting(
+        None, key="keycloak:volumeName", example="keycloak-acme-data",
+        shown_default="`keycloak-<stack>-data`", meaning="Docker name of its data volume")
+    client_timeout: int = setting(
+        60, key="keycloak:clientTimeout", example="60", ge=30, le=600,
+        meaning="provider HTTP timeout in seconds (Pulumi's default of 5 s times out on a cold "
+                "Keycloak)")
+    # Keycloak's JVM sizes its heap from the container's memory; below ~750 MiB it fails.
+    memory_mb: Optional[int] = setting(
+        None, key="keycloak:memoryMb", example="2048", ge=750, le=65536,
+        meaning="container memory limit in MiB; changing it replaces the container (data "
+                "stays)")
+    optimized: check.Flag = setting(
+        False, key="keycloak:optimized", example="false",
+        meaning="production: `start --optimized` on an image built for it (`make "
+                "keycloak-image`)")
+    database: Literal["dev-file", "postgres"] = setting(
+        "dev-file", key="keycloak:database", example="postgres",
+        meaning="`dev-file` (H2 on the data volume) or `postgres` (a Postgres container with "
+                "its own volume); switching it on a deployed stack is refused")
+    database_port: int = setting(5432, key="keycloak:databasePort", example="5432", ge=1,
+                                 le=65535, meaning="Postgres port (loopback only with host "
+                                                   "networking)")
+    postgres_image: str = setting(
+        DEFAULT_POSTGRES_IMAGE, key="keycloak:postgresImage", example=DEFAULT_POSTGRES_IMAGE,
+        meaning="pinned tag; `netbird-keycloak/postgres:15` where no registry is reachable")
+    database_password: str = setting(
+        "", key="keycloak:databasePassword", example="<database password>", secret=True,
+        shown_default="generated with `postgres`",
+        meaning="secret; the password of Postgres role `keycloak`")
+    database_volume_name: str = setting(
+        None, key="keycloak:databaseVolumeName", example="keycloak-acme-postgres-data",
+        shown_default="`keycloak-<stack>-postgres-data`",
+        meaning="the Postgres data volume (kept on destroy)")
+    # Read by scripts/stack.py before a run; only its form is checked here.
+    confirm_database_switch: check.Flag = setting(
+        False, key="keycloak:confirmDatabaseSwitch", example="true",
+        meaning="`true` for the one run that moves a deployed stack to another database")
+    version: Optional[str] = setting(
+        None, key="keycloak:version", example="26.7.3",
+        meaning="Keycloak version for the provider when it cannot read `/admin/serverinfo`")
+
+    @field_validator("docker_host")
+    @classmethod
+    def _docker_host(cls, value: Optional[str]) -> Optional[str]:
+        return check.docker_host(value)
+
+    @field_validator("docker_cert_path")
+    @classmethod
+    def _cert_path(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        return check.cert_path(value, _before(info, "docker_host"))
+
+    @field_validator("docker_ssh_opts")
+    @classmethod
+    def _ssh_opts(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and not (_before(info, "docker_host") or "").startswith("ssh://"):
+            raise problem("is used only with an ssh:// docker:host")
+        return value
+
+    @field_validator("management_port")
+    @classmethod
+    def _ports_differ(cls, value: int, info: ValidationInfo) -> int:
+        if _before(info, "deploy", True) and value == _before(info, "http_port"):
+            raise problem("must differ from keycloak:httpPort")
+        return value
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url(cls, value: Optional[str], info: ValidationInfo) -> str:
+        deploy, host = _before(info, "deploy", True), _before(info, "docker_host")
+        if value is not None:
+            return check.url(value, URL_EXAMPLE)
+        if not deploy:
+            raise problem("is required when keycloak:deploy is false (the URL of the Keycloak "
+                          "you already run)")
+        if _before(info, "mode") == "production":
+            raise problem("is required with keycloak:mode production: the public https:// URL "
+                          "Keycloak is reached at through the TLS proxy (its issuer)")
+        if host and not host.startswith("unix://"):
+            raise problem("is required when docker:host deploys onto another machine: the URL "
+                          "at which that Keycloak is reached from here and from NetBird")
+        return f"http://localhost:{_before(info, 'http_port', 8080)}"
+
+    @field_validator("admin_url")
+    @classmethod
+    def _admin_url(cls, value: Optional[str]) -> Optional[str]:
+        return check.url(value, "https://auth-admin.example.com") if value else None
+
+    @field_validator("admin_user")
+    @classmethod
+    def _admin_user(cls, value: str, info: ValidationInfo) -> str:
+        if _before(info, "deploy", True):
+            if value.lower() == "admin":
+                raise problem("must not be 'admin', the first name every scanner tries")
+            check.identifier(value, 64)
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password(cls, value: str, info: ValidationInfo) -> str:
+        deploy = _before(info, "deploy", True)
+        if not value:
+            raise problem("is required and not set (`make up` generates it)" if deploy else
+                          "is required when keycloak:deploy is false: the password of "
+                          "keycloak:adminUser on that Keycloak")
+        return check.password(value, _before(info, "admin_user", "")) if deploy else value
+
+    @field_validator("image", "postgres_image")
+    @classmethod
+    def _image(cls, value: str, info: ValidationInfo) -> str:
+        postgres = info.field_name == "postgres_image"
+        if _before(info, "deploy", True) and (
+                not postgres or _before(info, "database") == "postgres"):
+            check.image(value)
+        return value
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind_address(cls, value: str) -> str:
+        return check.ipv4(value)
+
+    @field_validator("container_name", "volume_name", "database_volume_name", mode="before")
+    @classmethod
+    def _docker_name(cls, value: Optional[str], info: ValidationInfo) -> str:
+        suffix = {"container_name": "", "volume_name": "-data",
+                  "database_volume_name": "-postgres-data"}[info.field_name]
+        if info.field_name == "database_volume_name" and not (
+                _before(info, "deploy", True) and _before(info, "database") == "postgres"):
+            return ""
+        name = check.identifier(value or f"keycloak-{info.context['stack']}{suffix}", 63)
+        if info.field_name == "database_volume_name" and name == _before(info, "volume_name"):
+            raise problem("must differ from keycloak:volumeName")
+        return name
+
+    @field_validator("optimized")
+    @classmethod
+    def _optimized(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and _before(info, "mode") != "production":
+            raise problem("needs keycloak:mode production (start-dev cannot run --optimized)")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str, info: ValidationInfo) -> str:
+        if value == "dev-file" and _before(info, "mode") == "production" and \
+                _before(info, "deploy", True):
+            raise problem("must be postgres with keycloak:mode production: Keycloak's dev-file "
+                          "database is for development only")
+        return value
+
+    @field_validator("database_port")
+    @classmethod
+    def _database_port(cls, value: int, info: ValidationInfo) -> int:
+        if _before(info, "deploy", True) and _before(info, "database") == "postgres" and \
+                value in (_before(info, "http_port"), _before(info, "management_port")):
+            raise problem("must differ from Keycloak's HTTP and management ports")
+        return value
+
+    @field_validator("database_password")
+    @classmethod
+    def _database_password(cls, value: str, info: ValidationInfo) -> str:
+        if not (_before(info, "deploy", True) and _before(info, "database") == "postgres"):
+            return ""
+        if not value:
+            raise problem("is required and not set (`make up` generates it)")
+        check.password(value, "keycloak")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: Optional[str]) -> Optional[str]:
+        return check.version(value)
 
     @property
     def database_container_name(self) -> str:
@@ -107,33 +292,131 @@ class KeycloakSettings:
         return f"http://{host}:{self.http_port}"
 
 
-@dataclass(frozen=True)
-class NetBirdSettings:
-    domain: str
-    realm: str
-    protect_realm: bool
-    client_id: str
-    backend_client_id: str
-    audience_scope: str
-    pkce_ports: tuple[int, ...]
-    user_name: str
-    user_email: str
-    user_first_name: str
-    user_last_name: str
-    user_password: str = field(repr=False)
-    user_delete_from_idp: bool
-    letsencrypt_email: Optional[str]
-    disable_letsencrypt: Optional[bool]
-    # "setup-env": the configure.sh path (default); "connector": Keycloak as a connector of
-    # NetBird's embedded identity provider (NetBird 0.62+), one confidential client.
-    integration: str = "setup-env"
-    connector_client_id: str = "netbird"
-    connector_redirect_url: Optional[str] = None
+class NetBirdSettings(Section):
+    """What NetBird's Keycloak guide creates in the realm, and how NetBird is told about it."""
+
+    domain: str = setting(
+        ..., key="netbird:domain", example="netbird.example.com",
+        meaning="NetBird's public host name, bare (no scheme, port or path), lower case ASCII")
+    realm: str = setting(
+        "netbird", key="netbird:realm", example="netbird",
+        meaning=f"realm name: letters, digits, `.` `_` `-`, at most {REALM_NAME_MAX} "
+                "characters, not `master`")
+    protect_realm: check.Flag = setting(
+        True, key="netbird:protectRealm", example="true",
+        meaning="Pulumi `protect` + Keycloak-side deletion protection on the realm and user")
+    client_id: str = setting("netbird-client", key="netbird:clientId", example="netbird-client",
+                             meaning="the dashboard/CLI client (also the audience)")
+    backend_client_id: str = setting(
+        "netbird-backend", key="netbird:backendClientId", example="netbird-backend",
+        meaning="the IdP-manager client")
+    audience_scope: str = setting(
+        "netbird-client-audience", key="netbird:audienceScope",
+        example="netbird-client-audience", meaning="the client scope carrying the Audience mapper")
+    pkce_ports: check.Ports = setting(
+        (53000,), key="netbird:pkcePorts", example="'[53000]'",
+        meaning="loopback ports of NetBird's PKCE login, 1024-65535 (JSON list or `53000,54000`)")
+    user_name: str = setting("netbird", key="netbird:userName", example="netbird",
+                             meaning="the first NetBird user")
+    user_email: str = setting(
+        None, key="netbird:userEmail", example="admin@example.com",
+        shown_default="`<userName>@<domain>`", meaning="that user's e-mail (verified)")
+    user_first_name: str = setting("NetBird", key="netbird:userFirstName", example="Ada",
+                                   meaning="that user's first name")
+    user_last_name: str = setting("Admin", key="netbird:userLastName", example="Lovelace",
+                                  meaning="that user's last name")
+    user_password: str = setting(
+        ..., key="netbird:userPassword", example="<user password>", secret=True,
+        shown_default="generated", meaning="secret; at least 12 characters, not a well-known "
+                                           "password")
+    user_delete_from_idp: check.Flag = setting(
+        False, key="netbird:userDeleteFromIdp", example="true",
+        meaning="`true` grants `manage-users` instead of `view-users`")
+    letsencrypt_email: Optional[str] = setting(
+        None, key="netbird:letsencryptEmail", example="ops@example.com",
+        meaning="passed into `setup.env` when set")
+    disable_letsencrypt: Optional[check.Flag] = setting(
+        None, key="netbird:disableLetsencrypt", example="true",
+        meaning="passed into `setup.env` when set")
+    integration: Literal["setup-env", "connector"] = setting(
+        "setup-env", key="netbird:integration", example="setup-env",
+        meaning="`setup-env` (configure.sh) or `connector` (NetBird's embedded IdP, 0.62+)")
+    connector_client_id: str = setting(
+        "netbird", key="netbird:connectorClientId", example="netbird",
+        meaning="connector mode: the client id to create")
+    connector_redirect_url: Optional[str] = setting(
+        None, key="netbird:connectorRedirectUrl",
+        example="https://netbird.example.com/oauth2/callback", shown_default="required in "
+        "connector mode", meaning="connector mode: the redirect URL NetBird shows")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        return check.hostname(value)
+
+    @field_validator("realm")
+    @classmethod
+    def _realm(cls, value: str) -> str:
+        if value == "master":
+            raise problem("must not be Keycloak's own 'master' realm")
+        return check.identifier(value, REALM_NAME_MAX)
+
+    @field_validator("client_id", "user_name", "connector_client_id")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return check.identifier(value, 255)
+
+    @field_validator("backend_client_id")
+    @classmethod
+    def _backend_client_id(cls, value: str, info: ValidationInfo) -> str:
+        if value == _before(info, "client_id"):
+            raise problem("must differ from netbird:clientId")
+        return check.identifier(value, 255)
+
+    @field_validator("audience_scope")
+    @classmethod
+    def _audience_scope(cls, value: str) -> str:
+        if value in BUILTIN_DEFAULT_SCOPES + ("openid", "offline_access"):
+            raise problem(f"must not reuse Keycloak's built-in scope {value!r}")
+        return check.identifier(value, 255)
+
+    @field_validator("user_email", mode="before")
+    @classmethod
+    def _user_email(cls, value: Optional[str], info: ValidationInfo) -> str:
+        if value is None:
+            return f"{_before(info, 'user_name', 'netbird')}@{_before(info, 'domain', '')}"
+        return check.email(value, "admin@example.com")
+
+    @field_validator("user_password")
+    @classmethod
+    def _user_password(cls, value: str, info: ValidationInfo) -> str:
+        return check.password(value, _before(info, "user_name", ""))
+
+    @field_validator("letsencrypt_email")
+    @classmethod
+    def _letsencrypt_email(cls, value: Optional[str]) -> Optional[str]:
+        return check.email(value, "ops@example.com") if value is not None else None
+
+    @field_validator("connector_redirect_url", mode="before")
+    @classmethod
+    def _connector_redirect_url(cls, value: Optional[str], info: ValidationInfo
+                                ) -> Optional[str]:
+        if _before(info, "integration") != "connector":
+            return value
+        example = f"https://{_before(info, 'domain', 'netbird.example.com')}/oauth2/callback"
+        if value is None:
+            raise problem("is required with netbird:integration connector: copy the redirect "
+                          "URL NetBird shows when you add the identity provider",
+                          example=example)
+        return check.redirect_url(value, example)
 
     @property
     def backend_role(self) -> str:
         # NetBird only reads users unless it is started with --user-delete-from-idp.
         return "manage-users" if self.user_delete_from_idp else "view-users"
+
+
+SECTIONS: list[type[Section]] = [NetBirdSettings, KeycloakSettings]
 
 
 @dataclass(frozen=True)
@@ -146,433 +429,32 @@ class Settings:
 class SettingsError(ValueError):
     """Raised with every problem found; `problems` holds one line per bad setting."""
 
+    HEADLINE = "The stack settings are not valid; nothing was changed."
+
     def __init__(self, problems: Sequence[str]):
         self.problems = list(problems)
-        super().__init__(
-            "The stack settings are not valid; nothing was changed.\n"
-            + "\n".join(f"  - {p}" for p in self.problems)
-        )
+        super().__init__("\n".join([self.HEADLINE, *(f"  - {p}" for p in self.problems)]))
+
+    @classmethod
+    def found_in(cls, text: str) -> Optional[str]:
+        """The first copy of such an error in an engine's output (which repeats it)."""
+        if cls.HEADLINE not in text:
+            return None
+        lines = text[text.index(cls.HEADLINE):].splitlines()
+        problems = takewhile(lambda line: line.startswith("  - "), lines[1:])
+        return "\n".join([lines[0], *problems])
 
 
-def _set_cmd(key: str, example: str, secret: bool = False) -> str:
-    return f"pulumi config set {'--secret ' if secret else ''}{key} {example}"
-
-
-class _Reader:
-    """Reads typed values out of the raw configuration and records what is wrong with them."""
-
-    def __init__(self, raw: Mapping[str, RawValue]):
-        self.raw = raw
-        self.problems: list[str] = []
-
-    def fail(self, key: str, why: str, example: str, secret: bool = False) -> None:
-        self.problems.append(f"{key}: {why}. Fix: {_set_cmd(key, example, secret)}")
-
-    def text(self, key: str, default: Optional[str] = None, *, example: str) -> Optional[str]:
-        value = self.raw.get(key)
-        if value is None or value.text == "":
-            return default
-        if value.secret:
-            # A plain setting stored as a secret is harmless, but it hides typos from reviewers.
-            return value.text
-        if value.text != value.text.strip() or any(ord(c) < 32 or c == "\x7f" for c in value.text):
-            self.fail(key, "has surrounding white space or a control character", example)
-            return default
-        return value.text
-
-    def required(self, key: str, *, example: str) -> str:
-        value = self.text(key, example=example)
-        if value is None:
-            if key in self.raw and self.raw[key].text != "":
-                return ""  # already reported by text()
-            self.fail(key, "is required and not set", example)
-            return ""
-        return value
-
-    def secret(self, key: str, *, example: str) -> str:
-        value = self.raw.get(key)
-        if value is None or value.text == "":
-            self.fail(key, "is required and not set (`make up` generates it)", example, secret=True)
-            return ""
-        if not value.secret:
-            self.fail(key, "is stored in plain text in the stack file; store it as a secret",
-                      example, secret=True)
-        return value.text
-
-    def boolean(self, key: str, default: Optional[bool]) -> Optional[bool]:
-        text = self.text(key, example="true")
-        if text is None:
-            return default
-        lowered = text.lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        self.fail(key, f"must be true or false, not {text!r}", "true")
-        return default
-
-    def integer(self, key: str, default: int, low: int, high: int, *, example: str) -> int:
-        text = self.text(key, example=example)
-        if text is None:
-            return default
-        try:
-            number = int(text)
-        except ValueError:
-            self.fail(key, f"must be a whole number from {low} to {high}, not {text!r}", example)
-            return default
-        if not low <= number <= high:
-            self.fail(key, f"must be from {low} to {high}, not {number}", example)
-            return default
-        return number
-
-
-def _is_loopback(host: str) -> bool:
-    return host == "localhost" or host == "::1" or re.fullmatch(r"127(\.\d{1,3}){3}", host) \
-        is not None
-
-
-def _check_image(reader: _Reader, key: str, image: Optional[str], example: str) -> None:
-    if not image:
-        return
-    if not _DOCKER_IMAGE.match(image) or len(image) > 255:
-        reader.fail(key, f"is not a Docker image reference: {image!r}", example)
-    elif image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
-        reader.fail(key, "must name a pinned version tag, not latest (a present image is never "
-                         "pulled again)", example)
-
-
-def _check_hostname(reader: _Reader, key: str, value: str, example: str) -> None:
-    if not value:
-        return
-    if "://" in value or "/" in value or ":" in value or "@" in value:
-        reader.fail(key, f"must be a bare host name (no scheme, path, port or user), not {value!r}",
-                    example)
-        return
-    if not value.isascii():
-        reader.fail(key, f"must be plain ASCII (write IDN names in punycode), not {value!r}",
-                    example)
-        return
-    if value != value.lower():
-        reader.fail(key, f"must be lower case, not {value!r}", value.lower())
-        return
-    labels = value.rstrip(".").split(".")
-    if (len(value) > 253 or len(labels) < 2
-            or not all(_HOST_LABEL.match(label) for label in labels)):
-        reader.fail(key, f"is not a valid DNS name with at least two labels: {value!r}", example)
-
-
-def _check_identifier(reader: _Reader, key: str, value: str, max_len: int, example: str) -> None:
-    if not value:
-        return
-    if not _IDENTIFIER.match(value) or not value.isascii():
-        reader.fail(key, "may hold only letters, digits, '.', '_' and '-' (no spaces), "
-                         f"starting with a letter or digit, not {value!r}", example)
-    elif len(value) > max_len:
-        reader.fail(key, f"must be at most {max_len} characters, not {len(value)}", example)
-
-
-def _check_password(reader: _Reader, key: str, password: str, user: str) -> None:
-    if not password:
-        return
-    example = "<a long random password>"
-    if len(password) < MIN_PASSWORD_LENGTH:
-        reader.fail(key, f"is too short ({len(password)} characters; at least "
-                         f"{MIN_PASSWORD_LENGTH})", example, secret=True)
-    elif password.lower() in _WELL_KNOWN_PASSWORDS or password.lower() == user.lower():
-        reader.fail(key, "is a well-known or guessable password", example, secret=True)
-    elif len(set(password)) < 5:
-        reader.fail(key, "is too repetitive to be a password", example, secret=True)
-
-
-def _check_url(reader: _Reader, key: str, value: str, example: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        reader.fail(key, f"must be an http:// or https:// URL, not {value!r}", example)
-    elif value.endswith("/"):
-        reader.fail(key, f"must not end with '/' (NetBird would call '//users'), not {value!r}",
-                    value.rstrip("/"))
-    elif parts.query or parts.fragment or parts.username or parts.password:
-        reader.fail(key, "must not carry a query, fragment or credentials", example)
-    elif not value.isascii() or any(c in value for c in " \"'`$\\"):
-        reader.fail(key, f"has characters a URL may not carry: {value!r}", example)
-    return value
-
-
-def _pkce_ports(reader: _Reader) -> tuple[int, ...]:
-    key, example = "netbird:pkcePorts", "'[53000]'"
-    text = reader.text(key, example=example)
-    if text is None:
-        return (53000,)
-    try:
-        parsed = json.loads(text) if text.startswith("[") else [
-            int(p) for p in text.split(",")]
-    except ValueError:
-        reader.fail(key, f"must be a list of port numbers such as [53000], not {text!r}", example)
-        return (53000,)
-    if (not isinstance(parsed, list) or not parsed
-            or not all(isinstance(p, int) and not isinstance(p, bool) for p in parsed)):
-        reader.fail(key, f"must be a non-empty list of port numbers, not {text!r}", example)
-        return (53000,)
-    if not all(1024 <= p <= 65535 for p in parsed):
-        reader.fail(key, "ports must be from 1024 to 65535 (the NetBird client listens on "
-                         "localhost without privileges)", example)
-    if len(set(parsed)) != len(parsed):
-        reader.fail(key, "lists a port twice", example)
-    return tuple(parsed)
-
-
-def _ssh_opts(reader: _Reader, docker_host: Optional[str]) -> tuple[str, ...]:
-    key = "docker:sshOpts"
-    example = '\'["-i", "/home/ops/.ssh/netbird_deploy"]\''
-    text = reader.text(key, example=example)
-    if text is None:
-        return ()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, list) or not all(isinstance(o, str) and o for o in parsed):
-        reader.fail(key, "must be a JSON list of ssh arguments", example)
-        return ()
-    if not (docker_host or "").startswith("ssh://"):
-        reader.fail(key, "is used only with an ssh:// docker:host", example)
-    if any(ord(c) < 32 for o in parsed for c in o):
-        reader.fail(key, "holds a control character", example)
-    return tuple(parsed)
-
-
-def parse_settings(raw: Mapping[str, RawValue], stack: str) -> Settings:
+def parse_settings(raw: dict[str, RawValue], stack: str) -> Settings:
     """Turns the stack's raw configuration into `Settings`, or raises `SettingsError`."""
-    r = _Reader(raw)
-    known_prefixes = ("netbird:", "keycloak:", "docker:", "pulumi:")
-    for key in raw:
-        if not key.startswith(known_prefixes):
-            continue
-        if key.startswith(("netbird:", "keycloak:")) and key not in _KNOWN_KEYS:
-            r.problems.append(f"{key}: is not a setting of this program (see the README's "
-                              f"settings table). Fix: pulumi config rm {key}")
+    problems = unknown_keys(raw, SECTIONS, stack)
+    netbird, netbird_problems = validate(NetBirdSettings, raw, stack)
+    keycloak, keycloak_problems = validate(KeycloakSettings, raw, stack)
+    problems += netbird_problems + keycloak_problems
+    if problems or netbird is None or keycloak is None:
+        raise SettingsError(problems)
+    return Settings(stack=stack, keycloak=keycloak, netbird=netbird)
 
-    deploy = r.boolean("keycloak:deploy", True)
-    http_port = r.integer("keycloak:httpPort", 8080, 1, 65535, example="8080")
-    management_port = r.integer("keycloak:managementPort", 9000, 1, 65535, example="9000")
-    if deploy and http_port == management_port:
-        r.fail("keycloak:managementPort", "must differ from keycloak:httpPort", "9000")
-
-    url_text = r.text("keycloak:url", example="https://auth.example.com")
-    if url_text is None:
-        if not deploy:
-            r.fail("keycloak:url", "is required when keycloak:deploy is false (the URL of the "
-                                   "Keycloak you already run)", "https://auth.example.com")
-        url = f"http://localhost:{http_port}"
-    else:
-        url = _check_url(r, "keycloak:url", url_text, "https://auth.example.com")
-
-    admin_user = r.text("keycloak:adminUser", "kcadmin", example="kcadmin") or "kcadmin"
-    admin_password = r.secret("keycloak:adminPassword", example="<admin password>")
-    if deploy:
-        if admin_user.lower() == "admin":
-            r.fail("keycloak:adminUser", "must not be 'admin', the first name every scanner "
-                                         "tries", "kcadmin")
-        _check_identifier(r, "keycloak:adminUser", admin_user, 64, "kcadmin")
-        _check_password(r, "keycloak:adminPassword", admin_password, admin_user)
-
-    image = r.text("keycloak:image", DEFAULT_KEYCLOAK_IMAGE, example=DEFAULT_KEYCLOAK_IMAGE)
-    if deploy:
-        _check_image(r, "keycloak:image", image, DEFAULT_KEYCLOAK_IMAGE)
-
-    network_mode = r.text("keycloak:networkMode", "bridge", example="bridge") or "bridge"
-    if network_mode not in ("bridge", "host"):
-        r.fail("keycloak:networkMode", f"must be bridge or host, not {network_mode!r}", "bridge")
-    bind_address = r.text("keycloak:bindAddress", "127.0.0.1", example="127.0.0.1") or ""
-    if not re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})", bind_address) or any(
-            int(octet) > 255 for octet in bind_address.split(".")):
-        r.fail("keycloak:bindAddress", f"must be an IPv4 address, not {bind_address!r}",
-               "127.0.0.1")
-
-    container_name = r.text("keycloak:containerName", f"keycloak-{stack}",
-                            example=f"keycloak-{stack}") or ""
-    _check_identifier(r, "keycloak:containerName", container_name, 63, f"keycloak-{stack}")
-    volume_name = r.text("keycloak:volumeName", f"keycloak-{stack}-data",
-                         example=f"keycloak-{stack}-data") or ""
-    _check_identifier(r, "keycloak:volumeName", volume_name, 63, f"keycloak-{stack}-data")
-    client_timeout = r.integer("keycloak:clientTimeout", 60, 30, 600, example="60")
-    mode = r.text("keycloak:mode", "dev", example="production") or ""
-    if mode not in ("dev", "production"):
-        r.fail("keycloak:mode", f"must be dev or production, not {mode!r}", "production")
-    elif mode == "production" and deploy and url_text is None:
-        r.fail("keycloak:url", "is required with keycloak:mode production: the public https:// "
-                               "URL Keycloak is reached at through the TLS proxy (its issuer)",
-               "https://auth.example.com")
-    admin_url_text = r.text("keycloak:adminUrl", example="https://auth-admin.example.com")
-    admin_url = (_check_url(r, "keycloak:adminUrl", admin_url_text,
-                            "https://auth-admin.example.com") if admin_url_text else None)
-    # Keycloak's JVM sizes its heap from the container's memory; below ~750 MiB it fails to start.
-    memory_mb = r.integer("keycloak:memoryMb", 0, 750, 65536, example="2048") \
-        if "keycloak:memoryMb" in raw else None
-    optimized = bool(r.boolean("keycloak:optimized", False))
-    if optimized and mode != "production":
-        r.fail("keycloak:optimized", "needs keycloak:mode production (start-dev cannot run "
-                                     "--optimized)", "false")
-
-    database = r.text("keycloak:database", "dev-file", example="postgres") or ""
-    database_password, database_volume_name = "", ""
-    database_port = r.integer("keycloak:databasePort", 5432, 1, 65535, example="5432")
-    postgres_image = r.text("keycloak:postgresImage", DEFAULT_POSTGRES_IMAGE,
-                            example=DEFAULT_POSTGRES_IMAGE) or DEFAULT_POSTGRES_IMAGE
-    if database not in ("dev-file", "postgres"):
-        r.fail("keycloak:database", f"must be dev-file or postgres, not {database!r}",
-               "postgres")
-    elif database == "dev-file" and mode == "production" and deploy:
-        r.fail("keycloak:database", "must be postgres with keycloak:mode production: Keycloak's "
-                                    "dev-file database is for development only", "postgres")
-    elif database == "postgres" and deploy:
-        database_password = r.secret("keycloak:databasePassword", example="<database password>")
-        _check_password(r, "keycloak:databasePassword", database_password, "keycloak")
-        _check_image(r, "keycloak:postgresImage", postgres_image, DEFAULT_POSTGRES_IMAGE)
-        if database_port in (http_port, management_port):
-            r.fail("keycloak:databasePort", "must differ from Keycloak's HTTP and management "
-                                            "ports", "5432")
-        database_volume_name = r.text(
-            "keycloak:databaseVolumeName", f"keycloak-{stack}-postgres-data",
-            example=f"keycloak-{stack}-postgres-data") or ""
-        _check_identifier(r, "keycloak:databaseVolumeName", database_volume_name, 63,
-                          f"keycloak-{stack}-postgres-data")
-        if database_volume_name == volume_name:
-            r.fail("keycloak:databaseVolumeName", "must differ from keycloak:volumeName",
-                   f"keycloak-{stack}-postgres-data")
-    # Read by scripts/stack.py before a run; only its form is checked here.
-    r.boolean("keycloak:confirmDatabaseSwitch", False)
-    version = r.text("keycloak:version", example="26.7.3")
-    if version is not None and not re.fullmatch(r"\d+\.\d+\.\d+", version):
-        r.fail("keycloak:version", f"must be a version such as 26.7.3, not {version!r}", "26.7.3")
-
-    docker_host = r.text("docker:host", example="ssh://deploy@netbird.example.com")
-    if docker_host is not None and not re.fullmatch(
-            r"(unix://|npipe://|tcp://|ssh://)[^\s'\"`$;|&]+", docker_host):
-        r.fail("docker:host", "must start with unix://, tcp:// or ssh:// and hold no spaces or "
-                              "shell characters", "ssh://deploy@netbird.example.com")
-
-    docker_cert_path = r.text("docker:certPath", example="/home/ops/.docker/netbird")
-    if docker_cert_path is not None and not docker_cert_path.startswith("/"):
-        r.fail("docker:certPath", "must be an absolute path to a folder holding ca.pem, cert.pem "
-                                  "and key.pem", "/home/ops/.docker/netbird")
-    elif docker_cert_path is not None and not (docker_host or "").startswith("tcp://"):
-        r.fail("docker:certPath", "is used only with a tcp:// docker:host",
-               "/home/ops/.docker/netbird")
-    if docker_host and docker_host.startswith("tcp://") and docker_cert_path is None and \
-            not _is_loopback(urlsplit(docker_host).hostname or ""):
-        # Docker's API without TLS is root on that machine for anyone on the network path.
-        r.fail("docker:host", "reaches another machine over plain tcp://: set docker:certPath "
-                              "(TLS with client certificates) or use ssh://",
-               "ssh://deploy@netbird.example.com")
-
-    if deploy and docker_host and not docker_host.startswith("unix://") and url_text is None:
-        r.fail("keycloak:url", "is required when docker:host deploys onto another machine: the "
-                               "URL at which that Keycloak is reached from here and from NetBird",
-               "https://auth.example.com")
-
-    domain = r.required("netbird:domain", example="netbird.example.com")
-    _check_hostname(r, "netbird:domain", domain, "netbird.example.com")
-
-    realm = r.text("netbird:realm", "netbird", example="netbird") or ""
-    _check_identifier(r, "netbird:realm", realm, REALM_NAME_MAX, "netbird")
-    if realm == "master":
-        r.fail("netbird:realm", "must not be Keycloak's own 'master' realm", "netbird")
-    client_id = r.text("netbird:clientId", "netbird-client", example="netbird-client") or ""
-    _check_identifier(r, "netbird:clientId", client_id, 255, "netbird-client")
-    backend_client_id = r.text("netbird:backendClientId", "netbird-backend",
-                               example="netbird-backend") or ""
-    _check_identifier(r, "netbird:backendClientId", backend_client_id, 255, "netbird-backend")
-    if client_id and client_id == backend_client_id:
-        r.fail("netbird:backendClientId", "must differ from netbird:clientId", "netbird-backend")
-    audience_scope = r.text("netbird:audienceScope", "netbird-client-audience",
-                            example="netbird-client-audience") or ""
-    _check_identifier(r, "netbird:audienceScope", audience_scope, 255, "netbird-client-audience")
-    if audience_scope in BUILTIN_DEFAULT_SCOPES + ("openid", "offline_access"):
-        r.fail("netbird:audienceScope", f"must not reuse Keycloak's built-in scope "
-                                        f"{audience_scope!r}", "netbird-client-audience")
-
-    user_name = r.text("netbird:userName", "netbird", example="netbird") or ""
-    _check_identifier(r, "netbird:userName", user_name, 255, "netbird")
-    user_email = r.text("netbird:userEmail", example=f"netbird@{domain or 'example.com'}")
-    if user_email is None:
-        user_email = f"{user_name}@{domain}"
-    elif not _EMAIL.match(user_email) or not user_email.isascii():
-        r.fail("netbird:userEmail", f"is not an e-mail address: {user_email!r}",
-               "admin@example.com")
-    user_password = r.secret("netbird:userPassword", example="<user password>")
-    _check_password(r, "netbird:userPassword", user_password, user_name)
-
-    integration = r.text("netbird:integration", "setup-env", example="setup-env") or ""
-    if integration not in ("setup-env", "connector"):
-        r.fail("netbird:integration", f"must be setup-env or connector, not {integration!r}",
-               "setup-env")
-    connector_client_id = r.text("netbird:connectorClientId", "netbird", example="netbird") or ""
-    _check_identifier(r, "netbird:connectorClientId", connector_client_id, 255, "netbird")
-    redirect_example = f"https://{domain or 'netbird.example.com'}/oauth2/callback"
-    connector_redirect_url = r.text("netbird:connectorRedirectUrl", example=redirect_example)
-    if integration == "connector":
-        if connector_redirect_url is None:
-            r.fail("netbird:connectorRedirectUrl", "is required with netbird:integration "
-                   "connector: copy the redirect URL NetBird shows when you add the identity "
-                   "provider", redirect_example)
-        elif not connector_redirect_url.startswith("https://") or any(
-                c in connector_redirect_url for c in " *\"'`$") or \
-                not connector_redirect_url.isascii():
-            r.fail("netbird:connectorRedirectUrl", "must be the exact https:// URL NetBird "
-                   f"shows, without wildcards, not {connector_redirect_url!r}", redirect_example)
-
-    letsencrypt_email = r.text("netbird:letsencryptEmail", example="ops@example.com")
-    if letsencrypt_email is not None and (not _EMAIL.match(letsencrypt_email)
-                                          or not letsencrypt_email.isascii()):
-        r.fail("netbird:letsencryptEmail", f"is not an e-mail address: {letsencrypt_email!r}",
-               "ops@example.com")
-
-    settings = Settings(
-        stack=stack,
-        keycloak=KeycloakSettings(
-            deploy=bool(deploy), url=url, admin_user=admin_user, admin_password=admin_password,
-            image=image or DEFAULT_KEYCLOAK_IMAGE, http_port=http_port,
-            management_port=management_port, network_mode=network_mode,
-            bind_address=bind_address, container_name=container_name, volume_name=volume_name,
-            client_timeout=client_timeout, version=version, docker_host=docker_host,
-            memory_mb=memory_mb, docker_ssh_opts=_ssh_opts(r, docker_host),
-            docker_cert_path=docker_cert_path, mode=mode,
-            admin_url=admin_url, optimized=optimized,
-            database=database, database_password=database_password,
-            postgres_image=postgres_image, database_port=database_port,
-            database_volume_name=database_volume_name),
-        netbird=NetBirdSettings(
-            domain=domain, realm=realm, protect_realm=bool(r.boolean("netbird:protectRealm", True)),
-            client_id=client_id, backend_client_id=backend_client_id,
-            audience_scope=audience_scope, pkce_ports=_pkce_ports(r), user_name=user_name,
-            user_email=user_email,
-            user_first_name=r.text("netbird:userFirstName", "NetBird", example="Ada") or "",
-            user_last_name=r.text("netbird:userLastName", "Admin", example="Lovelace") or "",
-            user_password=user_password,
-            user_delete_from_idp=bool(r.boolean("netbird:userDeleteFromIdp", False)),
-            letsencrypt_email=letsencrypt_email,
-            disable_letsencrypt=r.boolean("netbird:disableLetsencrypt", None),
-            integration=integration, connector_client_id=connector_client_id,
-            connector_redirect_url=connector_redirect_url),
-    )
-    if r.problems:
-        raise SettingsError(r.problems)
-    return settings
-
-
-# Every key this program reads; anything else in our two namespaces is a typo worth reporting.
-_KNOWN_KEYS = frozenset(
-    f"keycloak:{k}" for k in (
-        "deploy", "url", "adminUser", "adminPassword", "image", "httpPort", "managementPort",
-        "networkMode", "bindAddress", "containerName", "volumeName", "clientTimeout", "version",
-        "memoryMb", "mode", "adminUrl", "optimized", "database", "databasePassword",
-        "postgresImage", "databasePort", "databaseVolumeName", "confirmDatabaseSwitch")
-) | frozenset(
-    f"netbird:{k}" for k in (
-        "domain", "realm", "protectRealm", "clientId", "backendClientId", "audienceScope",
-        "pkcePorts", "userName", "userEmail", "userFirstName", "userLastName", "userPassword",
-        "userDeleteFromIdp", "letsencryptEmail", "disableLetsencrypt", "integration",
-        "connectorClientId", "connectorRedirectUrl")
-)
 
 # The secrets `make up` generates when a stack lacks them (the database password only for
 # keycloak:database postgres).
@@ -600,7 +482,7 @@ def load_from_pulumi() -> Settings:
 
     # The whole stack configuration, so that a mistyped key in our namespaces is reported too.
     present = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env() or {})
-    keys = sorted(_KNOWN_KEYS | {"docker:host", "docker:sshOpts", "docker:certPath"} | {
-        k for k in present if k.startswith(("netbird:", "keycloak:"))})
+    keys = sorted({f.alias for s in SECTIONS for f in s.model_fields.values()} | {
+        k for k in present if k.startswith(("netbird:", "keycloak:", "docker:"))})
     raw = read_raw_config(pulumi.runtime.get_config, pulumi.runtime.is_config_secret, keys)
     return parse_settings(raw, pulumi.get_stack())

@@ -32,7 +32,7 @@ from pulumi import automation as auto  # noqa: E402
 
 import adopt  # noqa: E402
 from components import adoption  # noqa: E402
-from components.settings import GENERATED_SECRETS  # noqa: E402
+from components.settings import GENERATED_SECRETS, SettingsError  # noqa: E402
 from components.connector_json import render_connector_json  # noqa: E402
 from components.setup_env import render_setup_env, write_private  # noqa: E402
 
@@ -80,9 +80,22 @@ def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
                                        opts=options)
 
 
+def stack_file(work_dir: Path, name: str) -> Path:
+    return Path(work_dir) / "stacks" / f"Pulumi.{name}.yaml"
+
+
+def no_stack_file(work_dir: Path, name: str) -> str:
+    """Why a stack without its file is refused (a typo would otherwise create a new stack)."""
+    known = sorted(p.name[len("Pulumi."):-len(".yaml")]
+                   for p in (Path(work_dir) / "stacks").glob("Pulumi.*.yaml"))
+    return (f"stack {name!r} has no stack file {stack_file(work_dir, name)}; nothing was "
+            f"created. Stacks here: {', '.join(known) or 'none'}. A new customer: "
+            f"`make new CUSTOMER={name} DOMAIN=netbird.{name}.example`.")
+
+
 def stack_file_config(work_dir: Path, name: str) -> dict:
     """The `config:` map of stacks/Pulumi.<name>.yaml as written (secrets stay encrypted)."""
-    path = Path(work_dir) / "stacks" / f"Pulumi.{name}.yaml"
+    path = stack_file(work_dir, name)
     data = yaml.safe_load(path.read_text()) if path.exists() else None
     return (data or {}).get("config") or {}
 
@@ -96,18 +109,21 @@ def ensure_secrets(stack: auto.Stack, show: Callable[[str], None] = lambda line:
                    ) -> list[str]:
     """Generates each missing secret into the stack config, as a Pulumi secret. No defaults."""
     # Which keys are set is plain in the stack file; reading it spares a CLI call per stack.
-    config = stack_file_config(stack.workspace.work_dir, stack.name)
-    created = []
-    deploy = config_flag(config, "keycloak:deploy", True)
-    postgres = deploy and config.get("keycloak:database") == "postgres"
-    for key in GENERATED_SECRETS:
-        if key in config or (key == "keycloak:adminPassword" and not deploy) or \
-                (key == "keycloak:databasePassword" and not postgres):
-            continue
+    created = missing_secrets(stack_file_config(stack.workspace.work_dir, stack.name))
+    for key in created:
         stack.set_config(key, auto.ConfigValue(secrets.token_urlsafe(24), secret=True))
         show(f"generated {key} (stored as a secret in the stack config)")
-        created.append(key)
     return created
+
+
+def missing_secrets(config: dict) -> list[str]:
+    """The secrets `make up` generates for a stack file that lacks them: the admin password
+    only when deploying, the database password only with Postgres."""
+    deploy = config_flag(config, "keycloak:deploy", True)
+    postgres = deploy and config.get("keycloak:database") == "postgres"
+    return [key for key in GENERATED_SECRETS if key not in config
+            and not (key == "keycloak:adminPassword" and not deploy)
+            and not (key == "keycloak:databasePassword" and not postgres)]
 
 
 def write_env(stack: auto.Stack, out_dir: Path,
@@ -127,6 +143,10 @@ def write_env(stack: auto.Stack, out_dir: Path,
 def changed(summary: Optional[dict[str, int]]) -> dict[str, int]:
     """The operations of an up/preview/refresh/destroy summary other than `same`."""
     return {op: n for op, n in (summary or {}).items() if op != "same" and n}
+
+
+class NoStackFile(Exception):
+    """Raised before anything is created for a stack name without its stack file."""
 
 
 class DatabaseSwitchRefused(Exception):
@@ -266,20 +286,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     show: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
     events: list[auto.EngineEvent] = []
     try:
+        if not stack_file(args.work_dir.resolve(), args.stack).exists():
+            raise NoStackFile(no_stack_file(args.work_dir.resolve(), args.stack))
         stack = open_stack(args.stack, args.work_dir.resolve())
         if args.ensure_secrets:
             ensure_secrets(stack, show)
         summary["changes"] = run(args.command, stack, args.out, args.refresh, show, events)
         summary["result"] = "succeeded"
     except auto.CommandError as error:
-        # The engine already printed the details through on_output; keep the tail for context.
         summary["error"] = _first_error(str(error))
-        print(f"\n{args.command} of stack {args.stack!r} failed:\n{_tail(str(error))}",
-              file=sys.stderr)
-        if summary["error"] == PROTECTED_HINT:
-            print(f"\n{PROTECTED_HINT}", file=sys.stderr)
-        elif args.command == "up" and (report := not_applied(stack, events)):
-            print("\nnot applied:\n  " + "\n  ".join(report), file=sys.stderr)
+        refused = SettingsError.found_in(str(error))
+        if refused:  # the engine repeats the program's error; once is enough
+            print(f"\n{args.command} of stack {args.stack!r} refused: {refused}", file=sys.stderr)
+        else:  # the engine printed the details through on_output; the tail gives context
+            print(f"\n{args.command} of stack {args.stack!r} failed:\n{_tail(str(error))}",
+                  file=sys.stderr)
+            if summary["error"] == PROTECTED_HINT:
+                print(f"\n{PROTECTED_HINT}", file=sys.stderr)
+            elif args.command == "up" and (report := not_applied(stack, events)):
+                print("\nnot applied:\n  " + "\n  ".join(report), file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
         summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)
