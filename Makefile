@@ -18,7 +18,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet pulumi-env safety-report
+.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers pulumi-env safety-report
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -110,6 +110,10 @@ bench-floor: bootstrap
 
 bench-fleet: bootstrap
 	@$(PY) bench/fleet.py $(ARGS)
+
+# This program side by side with OpenTofu + terraform-provider-keycloak and a realm import.
+bench-peers: bootstrap
+	@$(PY) bench/peers.py $(ARGS)
 
 # For typing `pulumi …` yourself with the same toolchain and backend: eval "$$(make -s pulumi-env)"
 pulumi-env:

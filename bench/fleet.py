@@ -14,68 +14,23 @@ import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
 import stack as driver  # noqa: E402
 from local_keycloak import KeycloakAdmin, NativeKeycloak  # noqa: E402
+from measure import measured  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def tree_rss(root_pid: int) -> int:
-    """Summed resident memory of a process and all its descendants, in bytes."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry)
-        children.setdefault(int(fields[1]), []).append(pid)
-        rss[pid] = int(fields[21]) * PAGE
-    total, todo = 0, [root_pid]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo += children.get(pid, [])
-    return total
-
 
 def fleet_up(work: Path, names: list[str], parallel: int) -> tuple[float, int, int]:
     """Wall seconds, peak tree RSS and exit code of one `fleet up`."""
-    argv = [sys.executable, str(ROOT / "scripts" / "fleet.py"), "up", "--stacks", ",".join(names),
-            "--parallel", str(parallel), "--work-dir", str(work), "--out", str(work / "out")]
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0
-    stop = threading.Event()
-
-    def sample():
-        nonlocal peak
-        while not stop.is_set():
-            peak = max(peak, tree_rss(process.pid))
-            stop.wait(0.25)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    code = process.wait()
-    elapsed = time.perf_counter() - started
-    stop.set()
-    sampler.join()
-    return elapsed, peak, code
+    return measured([sys.executable, str(ROOT / "scripts" / "fleet.py"), "up", "--stacks",
+                     ",".join(names), "--parallel", str(parallel), "--work-dir", str(work),
+                     "--out", str(work / "out")])
 
 
 def main() -> int:

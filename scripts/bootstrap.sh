@@ -2,8 +2,8 @@
 # Installs everything `make up` and `make test` need, idempotently, and caches what is slow.
 #
 #   scripts/bootstrap.sh [venv] [cli] [language] [plugins] [docker] [keycloak] [image] [optimized]
-#                         [postgres] [actionlint] [sshd]   (default: all but sshd, which the
-#                         tests add)
+#                         [postgres] [actionlint] [peers] [sshd]   (default: all but sshd, which
+#                         the tests add)
 #   scripts/bootstrap.sh --stack NAME   what that stack needs: no images it does not use
 #
 # Each piece is taken from the best source that works on this machine, in this order:
@@ -19,6 +19,8 @@
 #   optimized: the image above after `kc.sh build` for Postgres (production `start --optimized`).
 #   postgres: present locally -> pulled from Docker Hub -> built locally (debootstrap +
 #             Debian's postgresql-15 + toolchain/postgres/docker-entrypoint.sh).
+#   peers:    OpenTofu from the Go module proxy (toolchain/opentofu) and terraform-provider-keycloak
+#             from the keycloak snapshot's upstream/, for `make bench-peers` and its test.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -320,6 +322,50 @@ do_postgres() {
   done_step "built locally"
 }
 
+# Only for `make bench-peers` and its test: OpenTofu (the version toolchain/opentofu/go.mod
+# requires) and terraform-provider-keycloak built from the upstream/ folder of the keycloak
+# plugin's source snapshot (the version bench/peers/netbird.tf pins), in a filesystem mirror so
+# that `tofu init` needs no registry.
+do_peers() {
+  local peers=$CACHE/peers wrapper=$ROOT/toolchain/opentofu
+  local tofu_key version archive key work bin mirror
+  step "peers (make bench-peers): OpenTofu and terraform-provider-keycloak"
+  mkdir -p "$peers"
+  # dev=no: a release build (without it the binary calls itself a -dev prerelease).
+  local ldflags="-s -w -X github.com/opentofu/opentofu/version.dev=no"
+  tofu_key=$( (cat "$wrapper/go.mod" "$wrapper/go.sum"; echo "$ldflags") | sha256sum | cut -c1-16)
+  if [ "$(cat "$peers/tofu.key" 2>/dev/null)" != "$tofu_key" ] || ! is_elf "$peers/tofu"; then
+    command -v go >/dev/null || fail "no Go toolchain to build OpenTofu; install Go 1.26+"
+    echo "    building OpenTofu from the Go module proxy (toolchain/opentofu; cold: ~4 min)"
+    # OpenTofu's go.mod has a replace directive, so `go install` refuses it: a wrapper module.
+    (cd "$wrapper" && CGO_ENABLED=0 go build -p 2 -trimpath -ldflags "$ldflags" \
+        -o "$peers/tofu.part" github.com/opentofu/opentofu/cmd/tofu) >"$CACHE/tofu-build.log" 2>&1 ||
+      { tail -n 20 "$CACHE/tofu-build.log" >&2; fail "the OpenTofu build failed; log: $CACHE/tofu-build.log"; }
+    mv "$peers/tofu.part" "$peers/tofu"
+    echo "$tofu_key" > "$peers/tofu.key"
+  fi
+  version=$(sed -n '/keycloak = {/,/}/s/.*version *= *"\([0-9.]*\)".*/\1/p' "$ROOT/bench/peers/netbird.tf")
+  [ -n "$version" ] || fail "bench/peers/netbird.tf pins no keycloak provider version"
+  mirror=$peers/mirror/registry.opentofu.org/keycloak/keycloak/$version/linux_amd64
+  bin=$mirror/terraform-provider-keycloak_v$version
+  archive=pulumi-keycloak-$(plugin_version keycloak)-source.tar.gz
+  key=$(snapshot_sum "$archive")
+  if [ "$(cat "$peers/provider.key" 2>/dev/null)" != "$key" ] || ! is_elf "$bin"; then
+    echo "    building terraform-provider-keycloak $version from $SOURCES/$archive (upstream/)"
+    work=$(unpack_snapshot "$archive" "$key")
+    grep -q "^## $version\b\|v$version" "$work/upstream/CHANGELOG.md" ||
+      fail "the snapshot's upstream/ is not terraform-provider-keycloak $version (bench/peers/netbird.tf)"
+    mkdir -p "$mirror"
+    (cd "$work/upstream" && CGO_ENABLED=0 go build -p 2 -trimpath -ldflags "-s -w" -o "$bin.part" .) \
+      >"$CACHE/tf-keycloak-build.log" 2>&1 ||
+      { tail -n 20 "$CACHE/tf-keycloak-build.log" >&2; fail "the provider build failed; log: $CACHE/tf-keycloak-build.log"; }
+    mv "$bin.part" "$bin"
+    echo "$key" > "$peers/provider.key"
+    rm -rf "$work"
+  fi
+  done_step "$(TF_CLI_CONFIG_FILE=/dev/null "$peers/tofu" version | head -n1), terraform-provider-keycloak $version in $peers"
+}
+
 # Only for the tests: the e2e test of an ssh:// docker:host runs its own sshd on loopback.
 do_sshd() {
   step "OpenSSH server (tests of docker:host ssh://)"
@@ -371,7 +417,7 @@ if [ "${1:-}" = --stack ]; then
   do_venv
   read -r -a steps <<< "$(stack_steps "${2:?--stack needs a stack name}")"
 fi
-[ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image optimized postgres actionlint)
+[ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image optimized postgres actionlint peers)
 total_start=$(date +%s)
 for s in "${steps[@]}"; do "do_$s"; done
 printf '==> bootstrap done in %ss\n' "$(( $(date +%s) - total_start ))"

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import preview_md  # noqa: E402,F401 - re-exported for the tests
 import safety_report  # noqa: E402,F401 - re-exported for the tests
 import stack as stack_driver  # noqa: E402
+from components.endpoints import endpoints  # noqa: E402,F401 - re-exported for the tests
 import verify  # noqa: E402,F401 - re-exported for the tests
 from local_keycloak import (CACHE, KEYCLOAK_VERSION, KeycloakAdmin,  # noqa: E402,F401
                             NativeKeycloak, http)

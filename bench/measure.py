@@ -1,0 +1,59 @@
+"""Wall time and peak memory of a command and everything it starts (the benchmarks' meter)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_rss(root_pid: int) -> int:
+    """Summed resident memory of a process and all its descendants, in bytes."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * PAGE
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total
+
+
+def measured(argv: list[str], cwd: Optional[Path] = None,
+             env: Optional[dict] = None) -> tuple[float, int, int]:
+    """Wall seconds, peak summed RSS of the process tree (sampled every 0.25 s) and exit code."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    peak = 0
+    stop = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss(process.pid))
+            stop.wait(0.25)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    code = process.wait()
+    elapsed = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    return elapsed, peak, code

@@ -1,0 +1,241 @@
+"""Side by side with the tools operators use today, on the same work and the same Keycloak:
+OpenTofu with terraform-provider-keycloak (bench/peers/netbird.tf) and Keycloak's own realm
+import, against this program's `make up`/`make preview` (scripts/stack.py) and its fleet.
+
+    .venv/bin/python bench/peers.py [--runs 5] [--sizes 10,50] [--parallel 4]   (make bench-peers)
+
+Everything runs against one native Keycloak started for the benchmark. Prints a table of
+medians (seconds, ratios to the floors and to tofu, peak memory) and whether each aim is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
+
+import stack as driver  # noqa: E402
+from measure import measured  # noqa: E402
+from floor import floor_once  # noqa: E402
+from local_keycloak import KeycloakAdmin, NativeKeycloak  # noqa: E402
+from pulumi import automation as auto  # noqa: E402
+
+import peer_tools  # noqa: E402
+
+DOMAIN = "netbird.bench.test"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+class Ours:
+    """This program as an operator runs it: scripts/stack.py (`make up` without the bootstrap)
+    on stacks of a scratch project in existing-Keycloak mode."""
+
+    def __init__(self, work: Path, keycloak: NativeKeycloak):
+        self.work, self.keycloak = work, keycloak
+        (work / "stacks").mkdir(parents=True)
+        shutil.copy(ROOT / "Pulumi.yaml", work / "Pulumi.yaml")
+
+    def stack(self, name: str, realm: str) -> auto.Stack:
+        (self.work / "stacks" / f"Pulumi.{name}.yaml").write_text(
+            "config:\n"
+            f"  netbird:domain: {DOMAIN}\n"
+            f"  netbird:realm: {realm}\n"
+            "  netbird:protectRealm: 'false'\n"
+            "  keycloak:deploy: 'false'\n"
+            f"  keycloak:url: {self.keycloak.url}\n")
+        stack = driver.open_stack(name, self.work)
+        stack.set_config("keycloak:adminPassword",
+                         auto.ConfigValue(self.keycloak.admin_password, secret=True))
+        driver.ensure_secrets(stack)
+        return stack
+
+    def run(self, command: str, name: str) -> float:
+        argv = [sys.executable, str(ROOT / "scripts" / "stack.py"), command, "--stack", name,
+                "--work-dir", str(self.work), "--out", str(self.work / "out")]
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"{command} of {name} failed:\n{done.stdout[-2000:]}"
+                             f"{done.stderr[-2000:]}")
+        return elapsed
+
+
+def single_stack(runs: int, keycloak: NativeKeycloak, admin: KeycloakAdmin, work: Path,
+                 tofu: peer_tools.Tofu) -> dict[str, list[float]]:
+    """Cold apply, no-op plan/preview and one change, each tool on its own realm per run."""
+    ours = Ours(work / "ours", keycloak)
+    template = peer_tools.realm_import_template(admin)
+    empty = driver.open_stack("empty", _empty_project(work), program=lambda: None,
+                              project="netbird-keycloak-empty")
+    samples: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        samples.setdefault(name, []).append(value)
+
+    for i in range(runs):
+        add("floor A: Admin REST script", floor_once(admin, f"floor-a-{i}"))
+        add("floor B: one realm import", peer_tools.import_realm(admin, template, f"floor-b-{i}",
+                                                                  DOMAIN))
+        add("empty program up (engine start-up)", timed(lambda: empty.up(color="never")))
+        workspace = f"t{i}"
+        add("tofu apply (cold)", tofu.apply(workspace, realm=f"tofu-{i}"))
+        stack = ours.stack(f"o{i}", f"ours-{i}")
+        add("our up (cold)", ours.run("up", stack.name))
+        add("tofu plan (no changes)", tofu.plan(workspace, realm=f"tofu-{i}"))
+        add("our preview (no changes)", ours.run("preview", stack.name))
+        add("tofu apply (one change)", tofu.apply(workspace, realm=f"tofu-{i}",
+                                                  pkce_ports=[53000, 54000]))
+        stack.set_config("netbird:pkcePorts", auto.ConfigValue("[53000, 54000]"))
+        add("our up (one change)", ours.run("up", stack.name))
+        print(f"run {i + 1}/{runs}: " + ", ".join(
+            f"{k.split(' (')[0]} {v[-1]:.2f}" for k, v in samples.items()), flush=True)
+        tofu.destroy(workspace, realm=f"tofu-{i}")
+        ours.run("destroy", stack.name)
+    return samples
+
+
+def _empty_project(work: Path) -> Path:
+    folder = work / "empty-project"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def fleets(sizes: list[int], runs: int, parallel: int, keycloak: NativeKeycloak,
+           admin: KeycloakAdmin, work: Path, tofu: peer_tools.Tofu
+           ) -> list[tuple[int, str, float, int]]:
+    """(N, tool and mode, median seconds, median peak bytes) for N customer realms."""
+    names = [f"c{i:03d}" for i in range(max(sizes))]
+    ours = Ours(work / "fleet", keycloak)
+    for name in names:
+        ours.stack(name, name)
+    state = Path(os.environ["PULUMI_BACKEND_URL"][len("file://"):])
+    results = []
+    for size in sizes:
+        modes = {
+            "tofu, sequential": lambda n: tofu.fleet(n, 1),
+            f"tofu, xargs -P {parallel}": lambda n: tofu.fleet(n, parallel),
+            f"ours, fleet --parallel {parallel}": lambda n: measured(
+                [sys.executable, str(ROOT / "scripts" / "fleet.py"), "up", "--stacks",
+                 ",".join(n), "--parallel", str(parallel), "--work-dir", str(ours.work),
+                 "--out", str(ours.work / "out")]),
+        }
+        for mode, run in modes.items():
+            times, peaks = [], []
+            for i in range(runs):
+                for name in names[:size]:  # every run creates every realm afresh
+                    admin("DELETE", f"/{name}")
+                tofu.forget(names[:size])
+                _forget_stacks(state, ours.work, names[:size])
+                elapsed, peak, code = run(names[:size])
+                if code != 0:
+                    raise SystemExit(f"{mode} of {size} stacks failed (work dir {work})")
+                times.append(elapsed)
+                peaks.append(peak)
+                print(f"N={size:3} {mode:28} run {i + 1}: {elapsed:6.1f} s, peak "
+                      f"{peak / 2**20:6.0f} MiB", flush=True)
+            results.append((size, mode, statistics.median(times), int(statistics.median(peaks))))
+    return results
+
+
+def _forget_stacks(state: Path, work: Path, names: list[str]) -> None:
+    """A fresh deployment per run: the stacks' state goes, their stack files stay."""
+    for name in names:
+        for found in state.glob(f".pulumi/stacks/*/{name}.json*"):
+            found.unlink()
+
+
+def report(single: dict[str, list[float]], fleet: list[tuple[int, str, float, int]],
+           init_seconds: float, parallel: int) -> None:
+    med = {k: statistics.median(v) for k, v in single.items()}
+    floor_a, tofu_apply = med["floor A: Admin REST script"], med["tofu apply (cold)"]
+    print(f"\n`tofu init` (not timed below): {init_seconds:.2f} s")
+    print(f"\n{'what':40} {'median s':>9} {'/ floor A':>10} {'/ tofu':>8}  runs (s)")
+    peers = {"our up (cold)": "tofu apply (cold)",
+             "our preview (no changes)": "tofu plan (no changes)",
+             "our up (one change)": "tofu apply (one change)"}
+    for name, values in single.items():
+        against = med.get(peers.get(name, ""), None)
+        ratio = f"{med[name] / against:7.2f}x" if against else ""
+        print(f"{name:40} {med[name]:9.2f} {med[name] / floor_a:9.1f}x {ratio:>8}  "
+              + " ".join(f"{v:.2f}" for v in values))
+    print(f"\n{'N':>3}  {'tool, mode':30} {'median s':>9} {'s/stack':>8} {'peak MiB':>9} "
+          f"{'MiB/stack in flight':>20}")
+    for size, mode, seconds, peak in fleet:
+        flight = 1 if "sequential" in mode else parallel
+        print(f"{size:3}  {mode:30} {seconds:9.1f} {seconds / size:8.2f} "
+              f"{peak / 2**20:9.0f} {peak / 2**20 / flight:20.0f}")
+    aims(med, fleet, floor_a, tofu_apply, parallel)
+
+
+def aims(med: dict[str, float], fleet: list[tuple[int, str, float, int]], floor_a: float,
+         tofu_apply: float, parallel: int) -> None:
+    def line(what: str, value: float, limit: float, bound: str) -> None:
+        met = value <= limit
+        print(f"{what:58} {value:6.2f}x (aim <= {limit}x) -> {'met' if met else 'missed'}"
+              + ("" if met else f": {bound}"))
+
+    print()
+    startup = med["empty program up (engine start-up)"]
+    line("our cold up / tofu apply", med["our up (cold)"] / tofu_apply, 1.0,
+         "the Pulumi engine's fixed start-up, the policy pack and the Python program")
+    line("(our cold up - engine start-up) / floor A",
+         (med["our up (cold)"] - startup) / floor_a, 2.0,
+         "pulumi-keycloak's read-back after each create and the policy pack")
+    line("our no-op preview / tofu plan",
+         med["our preview (no changes)"] / med["tofu plan (no changes)"], 1.0,
+         "the engine and Python program start where tofu only reads its state")
+    largest = max(size for size, _, _, _ in fleet)
+    by_mode = {mode: (seconds, peak) for size, mode, seconds, peak in fleet if size == largest}
+    tofu_best = min(s for mode, (s, _) in by_mode.items() if mode.startswith("tofu"))
+    tofu_peak = by_mode[f"tofu, xargs -P {parallel}"][1]
+    our_seconds, our_peak = by_mode[f"ours, fleet --parallel {parallel}"]
+    line(f"fleet N={largest}: ours / tofu's best", our_seconds / tofu_best, 0.6,
+         "each stack's up is CPU work in four processes on two cores")
+    line(f"fleet N={largest}: memory per stack in flight, ours / tofu", our_peak / tofu_peak,
+         1.5, "a Python driver, the Pulumi CLI, the provider and the policy pack per stack")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sizes", default="10,50")
+    parser.add_argument("--parallel", type=int, default=4)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-peers-"))
+    (work / "state").mkdir()
+    os.environ["PULUMI_BACKEND_URL"] = f"file://{work}/state"
+    os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(16)
+    os.environ.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    keycloak = NativeKeycloak(18480, 19400, work / "keycloak.log").wait_ready()
+    print(f"native Keycloak ready after {keycloak.ready_after:.1f} s", flush=True)
+    admin = KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
+    try:
+        tofu = peer_tools.Tofu(work / "tofu", keycloak, DOMAIN)
+        single = single_stack(args.runs, keycloak, admin, work, tofu)
+        fleet = fleets([int(s) for s in args.sizes.split(",")], args.runs, args.parallel,
+                       keycloak, admin, work, tofu)
+    finally:
+        keycloak.stop()
+    report(single, fleet, tofu.init_seconds, args.parallel)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
