@@ -217,7 +217,8 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         check_database_switch(stack)
     if command == "up":
         # Objects an interrupted earlier up left unrecorded are imported, not created again.
-        os.environ[adoption.ENV] = json.dumps(adopt.find(stack, show).import_ids)
+        file_config = stack_file_config(stack.workspace.work_dir, stack.name)
+        os.environ[adoption.ENV] = json.dumps(adopt.find(stack, file_config, show).import_ids)
         try:
             result = stack.up(on_output=show, refresh=refresh, color="never",
                               policy_packs=POLICY_PACKS, on_event=events.append)
