@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +21,7 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
 import stack as driver  # noqa: E402
 from local_keycloak import KeycloakAdmin, NativeKeycloak  # noqa: E402
-from measure import measured  # noqa: E402
+from measure import measured, scratch  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
 
 def fleet_up(work: Path, names: list[str], parallel: int) -> tuple[float, int, int]:
@@ -40,9 +38,7 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
-    os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(16)
-    os.environ.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    work = scratch("bench-fleet-")
     (work / "stacks").mkdir()
     (work / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
 

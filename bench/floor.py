@@ -11,19 +11,18 @@ table of medians and the ratios the project aims at.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
 import stack as driver  # noqa: E402
 from local_keycloak import KeycloakAdmin, NativeKeycloak  # noqa: E402
+from measure import scratch  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
 
 
@@ -87,11 +86,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-floor-"))
-    (work / "state").mkdir()
-    os.environ["PULUMI_BACKEND_URL"] = f"file://{work}/state"
-    os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(16)
-    os.environ.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    work = scratch("bench-floor-")
     (work / "stacks").mkdir()
     (work / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
 

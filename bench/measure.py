@@ -1,15 +1,29 @@
-"""Wall time and peak memory of a command and everything it starts (the benchmarks' meter)."""
+"""What the benchmarks share: a scratch Pulumi backend of their own, and the meter (wall time
+and peak memory of a command and everything it starts)."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Optional
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def scratch(prefix: str) -> Path:
+    """A new work folder with an empty file backend in `state/` and a passphrase of this run,
+    set in the environment for every Pulumi command that follows."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    (work / "state").mkdir()
+    os.environ["PULUMI_BACKEND_URL"] = f"file://{work}/state"
+    os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(16)
+    os.environ.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    return work
 
 
 def tree_rss(root_pid: int) -> int:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -26,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
 import stack as driver  # noqa: E402
-from measure import measured  # noqa: E402
+from measure import measured, scratch  # noqa: E402
 from floor import floor_once  # noqa: E402
 from local_keycloak import KeycloakAdmin, NativeKeycloak  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
@@ -218,11 +216,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,50")
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-peers-"))
-    (work / "state").mkdir()
-    os.environ["PULUMI_BACKEND_URL"] = f"file://{work}/state"
-    os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(16)
-    os.environ.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    work = scratch("bench-peers-")
     keycloak = NativeKeycloak(18480, 19400, work / "keycloak.log").wait_ready()
     print(f"native Keycloak ready after {keycloak.ready_after:.1f} s", flush=True)
     admin = KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)

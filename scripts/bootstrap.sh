@@ -178,7 +178,7 @@ do_plugins() {
     out=$("$CLI_DIR/pulumi" plugin install resource "$name" "$version" --file "$bin" 2>&1) ||
       fail "pulumi plugin install resource $name $version --file $bin failed: $out"
     is_elf "$dir/pulumi-resource-$name" || fail "the $name plugin did not land in $dir"
-    done_step "built from the source snapshot and installed"
+    done_step "installed, built from the source snapshot"
   done
 }
 
