@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +85,33 @@ SHARED_KEYCLOAK_PORTS = (18080, 19000)
 FAULT_KEYCLOAK_PORTS = (18380, 19300)
 
 
+# The second Docker engine of test_remote_docker: its data root and exec root, made per run.
+ENGINE_ROOT = ("/var/tmp", "nk-dockerd-")
+ENGINE_EXEC_ROOT = ("/run", "nkd-")
+
+
 def clear_leftovers() -> None:
     """Removes what an interrupted earlier run may have left: the tests' containers, networks
-    and volumes (a kept volume would hold an old admin password), and native Keycloaks still
-    holding the tests' ports."""
+    and volumes (a kept volume would hold an old admin password), native Keycloaks still
+    holding the tests' ports, and second Docker engines with their folders."""
+    engines = ["-f", f"dockerd --host tcp://127.0.0.1:[0-9]+ --data-root "
+                     f"{ENGINE_ROOT[0]}/{ENGINE_ROOT[1]}"]
+    subprocess.run(["pkill", *engines], capture_output=True)
+    for _ in range(60):  # an engine stops its containers before it exits
+        if subprocess.run(["pgrep", *engines], capture_output=True).returncode != 0:
+            break
+        time.sleep(0.5)
+    for folder, prefix in (ENGINE_ROOT, ENGINE_EXEC_ROOT):
+        for leftover in Path(folder).glob(f"{prefix}*"):
+            remove_engine_folder(leftover)
+
+
+def remove_engine_folder(folder: Path) -> None:
+    """A stopped engine's folder, with the network-namespace mounts dockerd leaves in it."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
     for listing, removal in (
             (["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
             (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"]),

@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import ssl
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -40,9 +39,10 @@ def remote_docker(*args, **kwargs):
 @pytest.fixture(scope="module")
 def second_engine():
     """A second dockerd of this run alone: its own port, data root and exec root, removed after."""
-    root = Path(tempfile.mkdtemp(prefix="nk-dockerd-", dir="/var/tmp"))
+    root = Path(tempfile.mkdtemp(prefix=harness.ENGINE_ROOT[1], dir=harness.ENGINE_ROOT[0]))
     # The exec root holds unix sockets, whose paths must stay short.
-    exec_root = Path(tempfile.mkdtemp(prefix="nkd-", dir="/run"))
+    exec_root = Path(tempfile.mkdtemp(prefix=harness.ENGINE_EXEC_ROOT[1],
+                                      dir=harness.ENGINE_EXEC_ROOT[0]))
     started = subprocess.Popen(
         ["dockerd", "--host", REMOTE, "--data-root", str(root / "data"),
          "--exec-root", str(exec_root), "--pidfile", str(exec_root / "dockerd.pid"),
@@ -63,8 +63,8 @@ def second_engine():
         remote_docker("rm", "-f", *remote_docker("ps", "-aq").stdout.split())
         os.killpg(started.pid, 15)
         started.wait(60)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(exec_root, ignore_errors=True)
+        harness.remove_engine_folder(root)
+        harness.remove_engine_folder(exec_root)
 
 
 @pytest.fixture(scope="module")
