@@ -18,7 +18,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers pulumi-env safety-report
+.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers pulumi-env safety-report state-db state-db-stop state-unlock state-migrate
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -30,6 +30,9 @@ help:
 	@echo "make preview-md STACK=... the preview as Markdown (what a pull request shows)"
 	@echo "make fleet ARGS='up --all --parallel 4'   many customer stacks at once"
 	@echo "make new CUSTOMER=acme DOMAIN=netbird.acme.example [ARGS='--keycloak-url …']"
+	@echo "make state-db             a Postgres for team state on this machine; prints PULUMI_BACKEND_URL"
+	@echo "make state-unlock STACK=… clear the lock a killed run left on a stack"
+	@echo "make state-migrate FROM=file://… TO=postgres://…   move every stack to another backend"
 	@echo "make test                 unit and end-to-end tests (what CI runs)"
 
 bootstrap:
@@ -114,6 +117,22 @@ bench-fleet: bootstrap
 # This program side by side with OpenTofu + terraform-provider-keycloak and a realm import.
 bench-peers: bootstrap
 	@$(PY) bench/peers.py $(ARGS)
+
+# Team state (README, "Team state"): Pulumi's DIY postgres:// backend on a Postgres here.
+state-db:
+	@bash scripts/bootstrap.sh venv docker postgres >/dev/null
+	@$(PY) scripts/state_db.py start
+
+state-db-stop:
+	@$(PY) scripts/state_db.py stop
+
+state-unlock: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh venv cli >/dev/null
+	@$(PY) scripts/stack.py unlock --stack $(STACK)
+
+state-migrate: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh venv cli >/dev/null
+	@$(PY) scripts/state_migrate.py --from '$(FROM)' --to '$(TO)' $(if $(STACKS),--stacks $(STACKS))
 
 # For typing `pulumi …` yourself with the same toolchain and backend: eval "$$(make -s pulumi-env)"
 pulumi-env:

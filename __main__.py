@@ -16,7 +16,7 @@ except SettingsError as error:
     # RunError prints the message alone: the operator needs the keys and fixes, not a traceback.
     raise pulumi.RunError(str(error)) from None
 
-server = KeycloakServer("keycloak", settings.keycloak, docker_provider(settings.keycloak))
+server = KeycloakServer(wiring.SERVER, settings.keycloak, docker_provider(settings.keycloak))
 keycloak = keycloak_provider(server, settings.keycloak)
 # What an interrupted earlier `up` left in Keycloak unrecorded (found by scripts/adopt.py).
 import_ids = adoption.import_ids()

@@ -8,10 +8,17 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
+from components.adoption import OWNER_ATTRIBUTE, remove_stale_container, this_stack
 from components.settings import KeycloakSettings
 
 DATABASE = "keycloak"
 ROLE = "keycloak"
+
+
+def owner_label() -> docker.ContainerLabelArgs:
+    """Marks a container as this stack's, so the driver may remove it when an interrupted `up`
+    left it unrecorded (components/adoption.py)."""
+    return docker.ContainerLabelArgs(label=OWNER_ATTRIBUTE, value=this_stack())
 
 
 class KeycloakDatabase(pulumi.ComponentResource):
@@ -34,6 +41,8 @@ class KeycloakDatabase(pulumi.ComponentResource):
         host_network = settings.network_mode == "host"
         self.username = ROLE
         self.password = pulumi.Output.secret(settings.database_password)
+        remove_stale_container(settings.database_container_name, settings.docker_host,
+                               settings.docker_cert_path)
         container = docker.Container(
             f"{name}-container",
             name=settings.database_container_name,
@@ -55,6 +64,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
             wait=True,
             wait_timeout=180,
             restart="unless-stopped",
+            labels=[owner_label()],
             # Its name and port are literal: a replaced container must go before the new one.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 delete_before_replace=True)),

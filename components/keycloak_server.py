@@ -7,7 +7,8 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.keycloak_database import KeycloakDatabase
+from components.adoption import remove_stale_container
+from components.keycloak_database import KeycloakDatabase, owner_label
 from components.settings import KeycloakSettings
 
 # The official image has neither curl nor wget; bash's /dev/tcp reaches the management port.
@@ -107,6 +108,8 @@ class KeycloakServer(pulumi.ComponentResource):
                                        child, pulumi.ResourceOptions(retain_on_delete=True)))
             volumes = [docker.ContainerVolumeArgs(container_path="/opt/keycloak/data",
                                                   volume_name=volume.name)]
+        remove_stale_container(settings.container_name, settings.docker_host,
+                               settings.docker_cert_path)
         return docker.Container(
             f"{name}-container",
             name=settings.container_name,
@@ -128,7 +131,12 @@ class KeycloakServer(pulumi.ComponentResource):
             wait=True,
             wait_timeout=300,
             restart="unless-stopped",
+            labels=[owner_label()],
             memory=settings.memory_mb,
+            # Stated, not left to Docker: Docker derives twice the limit and the provider then
+            # reports that as a change on every preview. Equal to the limit: no swap, since a
+            # swapping JVM stalls in every collection.
+            memory_swap=settings.memory_mb,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 # The JVM sizes its heap from the limit once, at start: a limit changed in place
                 # would not reach the heap (and Docker refuses raising it past the swap limit

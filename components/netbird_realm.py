@@ -14,7 +14,7 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_keycloak as keycloak
 
-from components.adoption import OWNER_ATTRIBUTE, Declared, owner
+from components.adoption import OWNER_ATTRIBUTE, Declared, this_stack
 from components.settings import BUILTIN_DEFAULT_SCOPES, NetBirdSettings
 
 AUDIENCE_MAPPER_NAME = "Audience for NetBird Management API"
@@ -72,7 +72,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             enabled=True,
             terraform_deletion_protection=settings.protect_realm,
             # Marks the realm as this stack's, in the request that creates it (adoption.py).
-            attributes={OWNER_ATTRIBUTE: owner(pulumi.get_project(), pulumi.get_stack())},
+            attributes={OWNER_ATTRIBUTE: this_stack()},
             opts=self._adoptable(keep, f"{name}-realm"),
         )
         realm_id = self.realm.id

@@ -6,6 +6,7 @@ from components import netbird_connector, netbird_realm
 from components.adoption import Declared
 from components.settings import Settings
 
+SERVER = "keycloak"
 REALM = "netbird"
 CONNECTOR = "netbird-connector"
 
@@ -16,3 +17,15 @@ def adoptable(settings: Settings) -> list[Declared]:
     if settings.netbird.integration == "connector":
         objects += netbird_connector.adoptable(CONNECTOR, settings.netbird)
     return objects
+
+
+def containers(settings: Settings) -> list[tuple[str, str]]:
+    """(resource name, container name) of each container a deploying stack runs; they carry
+    this stack's owner label (components/adoption.py)."""
+    keycloak = settings.keycloak
+    if not keycloak.deploy:
+        return []
+    found = [(f"{SERVER}-container", keycloak.container_name)]
+    if keycloak.database == "postgres":
+        found.append((f"{SERVER}-postgres-container", keycloak.database_container_name))
+    return found

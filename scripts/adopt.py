@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Callable, Optional
 from pulumi import automation as auto
 
 from components import wiring
-from components.adoption import OWNER_ATTRIBUTE, Declared, import_id, owner
+from components.adoption import (ENV, OWNER_ATTRIBUTE, STALE_ENV, Declared, docker_cli_env,
+                                 import_id, owner)
 from components.settings import RawValue, Settings, SettingsError, parse_settings
 from http_json import http
 
@@ -31,6 +33,12 @@ class AdoptionRefused(Exception):
 class Found:
     import_ids: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stale_containers: dict[str, str] = field(default_factory=dict)  # name -> id
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """What the program reads (components/adoption.py)."""
+        return {ENV: json.dumps(self.import_ids), STALE_ENV: json.dumps(self.stale_containers)}
 
 
 class _Admin:
@@ -113,18 +121,24 @@ def find(stack: auto.Stack, file_config: dict,
     recorded = {r["urn"].rsplit("::", 1)[1]: r.get("id", "") for r in resources
                 if r.get("custom")}
     names = _names_only(file_config, stack.name)
-    if names is None or all(d.resource in recorded for d in wiring.adoptable(names)):
+    if names is None:
         return Found()
+    mine = owner(stack.workspace.project_settings().name, stack.name)
+    found = Found(stale_containers=stale_containers(names, recorded, mine))
+    for name, ident in found.stale_containers.items():
+        show(f"container {name} ({ident[:12]}): created by an interrupted earlier up but not "
+             "recorded; this up removes it and creates it again")
+    if all(d.resource in recorded for d in wiring.adoptable(names)):
+        return found
     settings = _parsed({key: RawValue(str(value.value), value.secret)
                         for key, value in stack.get_all_config().items()}, stack.name)
     if settings is None:
-        return Found()
+        return found
     missing = [d for d in wiring.adoptable(settings) if d.resource not in recorded]
     realm = settings.netbird.realm
     admin = _Admin(settings.keycloak.admin_base_url, settings.keycloak.admin_user,
                    settings.keycloak.admin_password, realm)
     representation = admin.get("") if admin.token else None
-    found = Found()
     if representation is None:  # no realm yet, or no Keycloak answering: nothing to adopt
         return found
     for declared in missing:
@@ -161,3 +175,31 @@ def _check_owner(representation: dict, mine: str, stack: str, settings: Settings
             f"{settings.keycloak.admin_base_url} and was not created by stack {stack!r} (its "
             f"owner mark {OWNER_ATTRIBUTE} is {marked or 'missing'}). Choose another "
             "netbird:realm, or remove that realm if it is really unused. Nothing was changed.")
+
+
+
+def stale_containers(settings: Settings, recorded: dict[str, str], mine: str
+                     ) -> dict[str, str]:
+    """{name: id} of each container of this stack that Docker has and the state does not record
+    (not at all, or under another id: a replacement killed between its delete and its record);
+    see components/adoption.py. Refuses when such a container is not marked as this stack's."""
+    env = docker_cli_env(settings.keycloak.docker_host, settings.keycloak.docker_cert_path)
+    found: dict[str, str] = {}
+    for resource, name in wiring.containers(settings) if env is not None else []:
+        inspect = subprocess.run(
+            ["docker", "inspect", "-f",
+             f'{{{{.Id}}}} {{{{index .Config.Labels "{OWNER_ATTRIBUTE}"}}}}', name],
+            capture_output=True, text=True, env=env)
+        if inspect.returncode != 0:  # no such container: up creates it
+            continue
+        ident, _, label = inspect.stdout.strip().partition(" ")
+        if recorded.get(resource) == ident:
+            continue
+        if label != mine:
+            raise AdoptionRefused(
+                f"a container named {name!r} exists on the Docker engine and was not created by "
+                f"stack {settings.stack!r} (its label {OWNER_ATTRIBUTE} is {label or 'missing'})."
+                " Remove or rename it, or choose another keycloak:containerName. Nothing was "
+                "changed.")
+        found[name] = ident
+    return found

@@ -31,7 +31,7 @@ import yaml  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
 
 import adopt  # noqa: E402
-from components import adoption  # noqa: E402
+import state_lock  # noqa: E402
 from components.settings import GENERATED_SECRETS, SettingsError  # noqa: E402
 from components.connector_json import render_connector_json  # noqa: E402
 from components.setup_env import render_setup_env, write_private  # noqa: E402
@@ -218,12 +218,14 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     if command == "up":
         # Objects an interrupted earlier up left unrecorded are imported, not created again.
         file_config = stack_file_config(stack.workspace.work_dir, stack.name)
-        os.environ[adoption.ENV] = json.dumps(adopt.find(stack, file_config, show).import_ids)
+        handed = adopt.find(stack, file_config, show).environ
+        os.environ.update(handed)
         try:
             result = stack.up(on_output=show, refresh=refresh, color="never",
                               policy_packs=POLICY_PACKS, on_event=events.append)
         finally:
-            del os.environ[adoption.ENV]
+            for key in handed:
+                del os.environ[key]
         changes = dict(result.summary.resource_changes or {})
         show(f"wrote {write_env(stack, out_dir, result.outputs)}")
     elif command == "preview":
@@ -238,6 +240,53 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     elif command == "env":
         show(f"wrote {write_env(stack, out_dir)}")
     return changed(changes)
+
+
+def run_locked(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
+               show: Callable[[str], None], events: list) -> dict:
+    """`run`, and once more after releasing the lock this machine's previous run left when the
+    state backend went away under it (only when that is the stack's one lock)."""
+    if command == "unlock":
+        stack.cancel()
+        state_lock.forget(out_dir, stack.name)
+        show(f"removed every lock on stack {stack.name!r}")
+        return {}
+    try:
+        changes = run(command, stack, out_dir, refresh, show, events)
+    except auto.CommandError as error:
+        locks = state_lock.holders(str(error))
+        if not state_lock.ours_only(out_dir, stack.name, locks):
+            raise
+        show(f"releasing lock {locks[0].key}: this machine's previous run could not remove it "
+             "when the state backend stopped answering")
+        stack.cancel()
+        state_lock.forget(out_dir, stack.name)
+        events.clear()
+        changes = run(command, stack, out_dir, refresh, show, events)
+    state_lock.forget(out_dir, stack.name)
+    return changes
+
+
+def backend_unreachable(stack: str, error_text: str, out_dir: Path) -> str:
+    """What to do when the state backend stopped answering; notes a lock left behind."""
+    left = state_lock.left_behind(error_text)
+    if left:
+        state_lock.note_left(out_dir, stack, left)
+    return (f"the state backend {redacted(os.environ.get('PULUMI_BACKEND_URL', ''))} does not "
+            "answer. What the run did up to its last saved step is recorded; anything it created "
+            f"after that is adopted by the next up. Start the backend again (`make state-db` for "
+            f"the one on this machine) and run again"
+            + (": this run's lock is released first (it could not be removed just now)."
+               if left else "."))
+
+
+def redacted(url: str) -> str:
+    """A backend URL without a password in it."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:****@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def not_applied(stack: auto.Stack, events: list[auto.EngineEvent]) -> list[str]:
@@ -269,7 +318,8 @@ def not_applied(stack: auto.Stack, events: list[auto.EngineEvent]) -> list[str]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "preview", "refresh", "destroy", "env"])
+    parser.add_argument("command",
+                        choices=["up", "preview", "refresh", "destroy", "env", "unlock"])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--work-dir", type=Path, default=ROOT,
                         help="folder with Pulumi.yaml and stacks/ (default: this project)")
@@ -292,12 +342,22 @@ def main(argv: Optional[list[str]] = None) -> int:
         stack = open_stack(args.stack, args.work_dir.resolve())
         if args.ensure_secrets:
             ensure_secrets(stack, show)
-        summary["changes"] = run(args.command, stack, args.out, args.refresh, show, events)
+        summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
+                                        events)
         summary["result"] = "succeeded"
     except auto.CommandError as error:
         summary["error"] = _first_error(str(error))
         refused = SettingsError.found_in(str(error))
-        if refused:  # the engine repeats the program's error; once is enough
+        locks = state_lock.holders(str(error))
+        if locks:
+            message = state_lock.refusal(args.stack, locks)
+            summary["error"] = message.splitlines()[0]
+            print(f"\n{message}", file=sys.stderr)
+        elif state_lock.backend_unreachable(str(error)):
+            message = backend_unreachable(args.stack, str(error), args.out)
+            summary["error"] = message.splitlines()[0]
+            print(f"\n{_tail(str(error), 8)}\n\n{message}", file=sys.stderr)
+        elif refused:  # the engine repeats the program's error; once is enough
             print(f"\n{args.command} of stack {args.stack!r} refused: {refused}", file=sys.stderr)
         else:  # the engine printed the details through on_output; the tail gives context
             print(f"\n{args.command} of stack {args.stack!r} failed:\n{_tail(str(error))}",

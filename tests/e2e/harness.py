@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -124,6 +125,14 @@ def remove_engine_folder(folder: Path) -> None:
     for port in (SHARED_KEYCLOAK_PORTS[0], FAULT_KEYCLOAK_PORTS[0]):
         subprocess.run(["pkill", "-f", f"keycloak-{KEYCLOAK_VERSION}/.* --http-port={port}( |$)"],
                        capture_output=True)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now: each run gets its own, so nothing an interrupted
+    earlier run left listening can stand in for this run's servers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def user_token(outputs: dict, password: str, scope: str = "openid") -> tuple[int, Any]:

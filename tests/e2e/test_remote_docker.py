@@ -20,12 +20,7 @@ import pytest
 from tests.e2e import harness
 from tests.e2e.conftest import docker_names
 
-def free_port() -> int:
-    """A loopback port nothing listens on now: each run gets its own, so nothing an interrupted
-    earlier run left listening can stand in for this run's engine, sshd or TLS front."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+free_port = harness.free_port
 
 
 REMOTE = f"tcp://127.0.0.1:{free_port()}"

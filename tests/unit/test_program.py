@@ -169,6 +169,8 @@ def test_memory_limit_reaches_the_container(dev):
     assert "memory" not in dev.mocks.one(CONTAINER).inputs  # no limit unless the stack sets one
     run = deploy(**{"keycloak:memoryMb": "2048"})
     assert run.mocks.one(CONTAINER).inputs["memory"] == 2048
+    # Stated, or the real provider reports Docker's derived 2x as a change on every preview.
+    assert run.mocks.one(CONTAINER).inputs["memorySwap"] == 2048
 
 
 def test_host_network_publishes_no_ports():

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Entry point of the locally built Postgres image (scripts/bootstrap.sh, step `postgres`), for
 # machines that cannot pull the official one. It keeps the official image's contract, so a stack
-# may switch between the two: POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB create the role
+# may switch between the two: POSTGRES_USER / POSTGRES_PASSWORD (or POSTGRES_PASSWORD_FILE, a
+# mounted file, so the password is not in the container's environment) / POSTGRES_DB create the role
 # and database on the first start, PGDATA holds the cluster, and `postgres ARGS…` passes ARGS to
 # the server (e.g. `postgres -p 5433 -c listen_addresses=127.0.0.1`).
 set -euo pipefail
@@ -18,6 +19,7 @@ chown postgres:postgres "$PGDATA" /run/postgresql
 chmod 700 "$PGDATA"
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then POSTGRES_PASSWORD=$(cat "$POSTGRES_PASSWORD_FILE"); fi
   : "${POSTGRES_PASSWORD:?is required on the first start (it becomes the password of POSTGRES_USER)}"
   user=${POSTGRES_USER:-postgres}
   db=${POSTGRES_DB:-$user}

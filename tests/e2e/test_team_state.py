@@ -1,0 +1,280 @@
+"""Team state, end to end, on a real PostgreSQL state backend (Pulumi's DIY postgres:// backend,
+started by scripts/state_db.py as `make state-db` does, with this run's own name, port, folder
+and table).
+
+The driver runs as a separate process per command, as `make` runs it, so that two operators can
+run at once, one can be killed with SIGKILL, and the state server can be stopped under a run.
+The tests of the container stack run in order (first up, then the faults, destroy last).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e import harness
+
+import state_db  # noqa: E402 - scripts/ is on the path through harness
+
+STACK_PY = [sys.executable, str(harness.ROOT / "scripts" / "stack.py")]
+FLEET = [sys.executable, str(harness.ROOT / "scripts" / "fleet.py")]
+RUN = secrets.token_hex(3)
+STATE_DB = f"{harness.TEST_PREFIX}-state-{RUN}"
+CONTAINER = f"{harness.TEST_PREFIX}-team"
+CONFIG = {
+    "netbird:domain": "netbird.team.test",
+    "netbird:protectRealm": "false",
+    "keycloak:image": harness.KEYCLOAK_IMAGE,
+    "keycloak:networkMode": "host",
+    "keycloak:httpPort": str(harness.free_port()),
+    "keycloak:managementPort": str(harness.free_port()),
+    "keycloak:containerName": CONTAINER,
+    "keycloak:volumeName": f"{CONTAINER}-data",
+    "keycloak:memoryMb": "1024",
+}
+
+
+class StateServer:
+    def __init__(self, folder: Path):
+        self.port = harness.free_port()
+        self.folder = folder
+        self.url = state_db.start(STATE_DB, self.port, folder)
+
+    def backend(self, table: str) -> str:
+        return state_db.backend_url(self.port, self.folder, table)
+
+    def locks(self, table: str) -> list[str]:
+        rows = subprocess.run(
+            ["docker", "exec", STATE_DB, "psql", "-p", str(self.port), "-U", state_db.ROLE,
+             "-d", state_db.DATABASE, "-Atc",
+             f"SELECT key FROM {table} WHERE key LIKE '%.pulumi/locks/%'"],
+            capture_output=True, text=True)
+        return rows.stdout.split()
+
+    def stop(self) -> None:
+        subprocess.run(["docker", "stop", "-t", "2", STATE_DB], capture_output=True, check=True)
+
+    def start(self) -> None:
+        state_db.start(STATE_DB, self.port, self.folder)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    started = StateServer(tmp_path_factory.mktemp("state-db"))
+    yield started
+    subprocess.run(["docker", "rm", "-f", STATE_DB], capture_output=True)
+    subprocess.run(["docker", "volume", "rm", "-f", f"{STATE_DB}-data"], capture_output=True)
+
+
+class Team:
+    """A project folder whose stacks keep their state in one table of the state server."""
+
+    def __init__(self, server: StateServer, project: harness.Project, out: Path, table: str):
+        self.server, self.table, self.project, self.out = server, table, project, out
+        self.env = dict(os.environ, PULUMI_BACKEND_URL=server.backend(table))
+
+    def start(self, command: str, stack: str, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*STACK_PY, command, "--stack", stack, "--work-dir", str(self.project.path),
+             "--out", str(self.out), *extra],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)  # its own process group: SIGKILL reaches the CLI too
+
+    def run(self, command: str, stack: str, *extra: str) -> tuple[int, str]:
+        process = self.start(command, stack, *extra)
+        output, _ = process.communicate(timeout=600)
+        return process.returncode, output
+
+    def summary(self, command: str, stack: str) -> tuple[int, dict, str]:
+        path = self.out / stack / f"{command}.json"
+        code, output = self.run(command, stack, "--summary-json", str(path),
+                                *(["--ensure-secrets"] if command == "up" else []))
+        return code, json.loads(path.read_text()), output
+
+    def wait_for_lock(self, process: subprocess.Popen, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.server.locks(self.table):
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the up never took the stack's lock"
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def team(server, tmp_path_factory):
+    t = Team(server, harness.Project(tmp_path_factory.mktemp("team")),
+             tmp_path_factory.mktemp("team-out"), f"e2e_{RUN}")
+    (t.project.path / "stacks" / "Pulumi.team.yaml").write_text(
+        yaml.safe_dump({"config": CONFIG}))
+    yield t
+    t.run("destroy", "team")
+    subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True)
+    subprocess.run(["docker", "volume", "rm", "-f", f"{CONTAINER}-data"], capture_output=True)
+
+
+def why(output: str) -> str:
+    """A failed run's error lines and its end, for the assertion message."""
+    errors = [line for line in output.splitlines() if "error" in line.lower()]
+    return "\n".join(errors[:30]) + "\n…\n" + output[-1500:]
+
+
+def set_memory(team: Team, megabytes: int) -> None:
+    path = team.project.path / "stacks" / "Pulumi.team.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"]["keycloak:memoryMb"] = str(megabytes)
+    path.write_text(yaml.safe_dump(data))
+
+
+def assert_converged(team: Team) -> dict:
+    code, result, output = team.summary("preview", "team")
+    assert (code, result["changes"]) == (0, {}), why(output)
+    status, _ = harness.http("GET", f"http://localhost:{CONFIG['keycloak:httpPort']}"
+                                    "/realms/netbird/.well-known/openid-configuration")
+    assert status == 200
+    return result
+
+
+def test_two_operators_one_proceeds_the_other_is_refused(team):
+    first = team.start("up", "team", "--ensure-secrets")
+    team.wait_for_lock(first)
+    code, second = team.run("up", "team")
+    first_output, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, first_why(output)
+    assert code == 1
+    assert "stack 'team' is locked" in second
+    assert ".pulumi/locks/organization/netbird-keycloak/team/" in second
+    assert "make state-unlock STACK=team" in second
+    assert "Updating (team)" not in second  # refused before the engine changed anything
+    assert team.server.locks(team.table) == []
+    assert_converged(team)
+
+
+def test_second_up_changes_nothing(team):
+    code, result, output = team.summary("up", "team")
+    assert (code, result["changes"]) == (0, {}), why(output)
+
+
+def test_killed_up_leaves_a_lock_that_the_documented_command_clears(team):
+    set_memory(team, 1152)  # a replacement of the container: a long enough up to kill
+    killed = team.start("up", "team")
+    team.wait_for_lock(killed)
+    time.sleep(8)  # inside the replacement
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=30)
+    assert team.server.locks(team.table), "SIGKILL left no lock"
+    code, refused = team.run("up", "team")
+    assert code == 1
+    assert "stack 'team' is locked" in refused and "the lock is stale" in refused
+    assert "make state-unlock STACK=team" in refused
+    code, output = team.run("unlock", "team")
+    assert code == 0, output
+    assert team.server.locks(team.table) == []
+    code, result, output = team.summary("up", "team")
+    assert code == 0, why(output)
+    assert_converged(team)
+
+
+def test_state_server_stopped_during_up(team):
+    set_memory(team, 1024)
+    interrupted = team.start("up", "team")
+    team.wait_for_lock(interrupted)
+    time.sleep(8)
+    team.server.stop()
+    try:
+        output, _ = interrupted.communicate(timeout=600)
+    finally:
+        team.server.start()
+    assert interrupted.returncode == 1
+    assert "the state backend postgres://pulumi@127.0.0.1" in output and \
+        "does not answer" in output, why(output)
+    code, result, output = team.summary("up", "team")
+    assert code == 0, why(output)
+    assert "releasing lock" in output
+    assert_converged(team)
+
+
+def test_destroy_on_postgres_state(team):
+    code, result, output = team.summary("destroy", "team")
+    assert code == 0, why(output)
+    gone = subprocess.run(["docker", "inspect", CONTAINER], capture_output=True)
+    assert gone.returncode != 0
+
+
+def test_fleet_of_ten_in_parallel(server, native_keycloak, tmp_path_factory):
+    keycloak = native_keycloak.wait_ready()
+    fleet = Team(server, harness.Project(tmp_path_factory.mktemp("fleet")),
+                 tmp_path_factory.mktemp("fleet-out"), f"fleet_{RUN}")
+    names = [f"team-{i:02d}" for i in range(10)]
+    env = dict(fleet.env, KC_ADMIN_PASSWORD=keycloak.admin_password)
+    for name in names:
+        made = subprocess.run([*FLEET, "new", name, "--domain", f"netbird.{name}.test",
+                               "--keycloak-url", keycloak.url, "--admin-user", "kcadmin",
+                               "--admin-password-env", "KC_ADMIN_PASSWORD", "--work-dir",
+                               str(fleet.project.path)], capture_output=True, text=True, env=env)
+        assert made.returncode == 0, made.stdout + made.stderr
+        path = fleet.project.path / "stacks" / f"Pulumi.{name}.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["config"]["netbird:protectRealm"] = "false"
+        path.write_text(yaml.safe_dump(data))
+
+    def run(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*FLEET, command, "--glob", "team-*", "--parallel", "4",
+                               "--work-dir", str(fleet.project.path), "--out", str(fleet.out)],
+                              capture_output=True, text=True, env=fleet.env, timeout=900)
+    try:
+        up = run("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        for name in names:
+            result = json.loads((fleet.out / name / "up.summary.json").read_text())
+            assert (result["result"], result["changes"]) == ("succeeded", {"create": 12})
+        preview = run("preview")
+        assert preview.returncode == 0, preview.stdout + preview.stderr
+        for name in names:
+            result = json.loads((fleet.out / name / "preview.summary.json").read_text())
+            assert result["changes"] == {}, name
+        assert fleet.server.locks(fleet.table) == []
+    finally:
+        run("destroy")
+
+
+def test_migration_from_file_state_keeps_secrets(server, native_keycloak, project,
+                                                 tmp_path_factory):
+    keycloak = native_keycloak.wait_ready()
+    stack = project.stack("migrated", {
+        "keycloak:deploy": "false", "keycloak:url": keycloak.url, "keycloak:adminUser": "kcadmin",
+        "netbird:domain": "netbird.migrated.test", "netbird:realm": "migrated",
+        "netbird:protectRealm": "false"})
+    stack.set_config("keycloak:adminPassword",
+                     harness.stack_driver.auto.ConfigValue(keycloak.admin_password, secret=True))
+    harness.stack_driver.ensure_secrets(stack)
+    stack.up(color="never")
+    before = {k: v.value for k, v in stack.outputs().items()}
+    target = server.backend(f"migrated_{RUN}")
+    moved = subprocess.run([sys.executable, str(harness.ROOT / "scripts" / "state_migrate.py"),
+                            "--from", os.environ["PULUMI_BACKEND_URL"], "--to", target,
+                            "--stacks", "migrated", "--work-dir", str(project.path)],
+                           capture_output=True, text=True)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert "migrated: moved" in moved.stdout and "secrets equal" in moved.stdout
+    assert before["backend_client_secret"] not in moved.stdout + moved.stderr
+    migrated = Team(server, project, tmp_path_factory.mktemp("migrated-out"),
+                    f"migrated_{RUN}")
+    try:
+        code, result, output = migrated.summary("preview", "migrated")
+        assert (code, result["changes"]) == (0, {}), why(output)
+        shown = subprocess.run(["pulumi", "stack", "output", "--json", "--show-secrets",
+                                "--stack", "migrated"], capture_output=True, text=True,
+                               cwd=project.path, env=migrated.env)
+        assert json.loads(shown.stdout)["backend_client_secret"] == \
+            before["backend_client_secret"]
+    finally:
+        migrated.run("destroy", "migrated")
+        stack.workspace.remove_stack("migrated", force=True)
