@@ -18,7 +18,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers pulumi-env safety-report state-db state-db-stop state-unlock state-migrate
+.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers pulumi-env safety-report state-db state-db-stop state-unlock state-migrate rotate admin-user
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -30,6 +30,8 @@ help:
 	@echo "make preview-md STACK=... the preview as Markdown (what a pull request shows)"
 	@echo "make fleet ARGS='up --all --parallel 4'   many customer stacks at once"
 	@echo "make new CUSTOMER=acme DOMAIN=netbird.acme.example [ARGS='--keycloak-url …']"
+	@echo "make rotate STACK=… WHAT=backend-secret|admin-client-secret|user-password"
+	@echo "make admin-user STACK=… [NAME=ops-admin]   a permanent Keycloak admin for a person"
 	@echo "make state-db             a Postgres for team state on this machine; prints PULUMI_BACKEND_URL"
 	@echo "make state-unlock STACK=… clear the lock a killed run left on a stack"
 	@echo "make state-migrate FROM=file://… TO=postgres://…   move every stack to another backend"
@@ -117,6 +119,16 @@ bench-fleet: bootstrap
 # This program side by side with OpenTofu + terraform-provider-keycloak and a realm import.
 bench-peers: bootstrap
 	@$(PY) bench/peers.py $(ARGS)
+
+# Security (README, "Security"): rotate one secret of a stack; a human admin after the
+# bootstrap admin was retired.
+rotate: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh --stack $(STACK)
+	@$(PY) scripts/rotate.py --stack $(STACK) --what '$(WHAT)'
+
+admin-user: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh venv cli >/dev/null
+	@$(PY) scripts/admin_user.py --stack $(STACK) $(if $(NAME),--name $(NAME))
 
 # Team state (README, "Team state"): Pulumi's DIY postgres:// backend on a Postgres here.
 state-db:

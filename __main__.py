@@ -8,6 +8,7 @@ from components.keycloak_server import KeycloakServer
 from components.netbird_connector import NetBirdConnector
 from components.netbird_realm import NetBirdRealm
 from components.providers import docker_provider, keycloak_provider
+from components.pulumi_service_account import PulumiServiceAccount
 from components.settings import SettingsError, load_from_pulumi
 
 try:
@@ -20,6 +21,10 @@ server = KeycloakServer(wiring.SERVER, settings.keycloak, docker_provider(settin
 keycloak = keycloak_provider(server, settings.keycloak)
 # What an interrupted earlier `up` left in Keycloak unrecorded (found by scripts/adopt.py).
 import_ids = adoption.import_ids()
+if settings.keycloak.deploy:
+    service_account = PulumiServiceAccount(wiring.SERVICE_ACCOUNT, settings.keycloak, keycloak,
+                                           import_ids)
+    pulumi.export("admin_client_id", service_account.client_id)
 realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, import_ids)
 
 urls = endpoints(settings.keycloak.url, settings.netbird.realm)

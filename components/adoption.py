@@ -45,6 +45,7 @@ class Declared:
     kind: str  # one of KINDS
     key: str  # realm name, username, clientId, client-scope name or mapper name
     scope: Optional["Declared"] = None  # the client scope an audience mapper belongs to
+    realm: Optional[str] = None  # another realm than the stack's (the master realm's client)
 
 
 def owner(project: str, stack: str) -> str:

@@ -39,19 +39,24 @@ def container_command(settings: KeycloakSettings) -> list[str]:
     return command
 
 
-def _container_env(settings: KeycloakSettings,
+def _bootstrap(password: str) -> list[str]:
+    # None for a stack redeployed onto its kept data after its bootstrap admin was retired.
+    return [f"KC_BOOTSTRAP_ADMIN_PASSWORD={password}"] if password else []
+
+
+def _container_env(settings: KeycloakSettings, bootstrap_password: pulumi.Output[str],
                    database: Optional[KeycloakDatabase]) -> pulumi.Output[list[str]]:
     """Keycloak's environment, a secret as a whole: it holds the admin and database passwords."""
     fixed = [] if settings.optimized else ["KC_HEALTH_ENABLED=true"]
     fixed.append(f"KC_BOOTSTRAP_ADMIN_USERNAME={settings.admin_user}")
     if database is None:
-        return pulumi.Output.secret(settings.admin_password).apply(
-            lambda password: [*fixed, f"KC_BOOTSTRAP_ADMIN_PASSWORD={password}"])
+        return pulumi.Output.secret(bootstrap_password).apply(
+            lambda password: [*fixed, *_bootstrap(password)])
     if not settings.optimized:  # KC_DB is a build-time option, built into an optimized image
         fixed.append("KC_DB=postgres")
     return pulumi.Output.secret(pulumi.Output.all(
-        settings.admin_password, database.jdbc_url, database.password)).apply(
-        lambda values: [*fixed, f"KC_BOOTSTRAP_ADMIN_PASSWORD={values[0]}",
+        bootstrap_password, database.jdbc_url, database.password)).apply(
+        lambda values: [*fixed, *_bootstrap(values[0]),
                         f"KC_DB_URL={values[1]}", f"KC_DB_USERNAME={database.username}",
                         f"KC_DB_PASSWORD={values[2]}"])
 
@@ -59,20 +64,15 @@ def _container_env(settings: KeycloakSettings,
 class KeycloakServer(pulumi.ComponentResource):
     """Runs Keycloak in Docker (`keycloak:deploy: true`) or stands for an existing one.
 
-    Outputs: `url` (the base URL Pulumi talks to, known only once the container is healthy),
-    `admin_username` and `admin_password` (secret).
+    Outputs: `url` (the base URL Pulumi talks to, known only once the container is healthy).
     """
 
     url: pulumi.Output[str]
-    admin_username: pulumi.Output[str]
-    admin_password: pulumi.Output[str]
 
     def __init__(self, name: str, settings: KeycloakSettings,
                  docker_provider: Optional[docker.Provider],
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:KeycloakServer", name, None, opts)
-        self.admin_username = pulumi.Output.from_input(settings.admin_user)
-        self.admin_password = pulumi.Output.secret(settings.admin_password)
         self.container: Optional[docker.Container] = None
         self.database: Optional[KeycloakDatabase] = None
 
@@ -88,6 +88,16 @@ class KeycloakServer(pulumi.ComponentResource):
         self.url = self.container.id.apply(lambda _: settings.admin_base_url)
         self.register_outputs({"url": self.url})
 
+    def _bootstrap_password(self, name: str, settings: KeycloakSettings) -> pulumi.Output[str]:
+        """Keycloak reads the bootstrap admin only when it creates the master realm, and `make
+        up` deletes that admin and drops its password from the stack after the first deploy.
+        The first password stays in the state here, so the container's environment, and with
+        it the container, does not change when the setting goes."""
+        stash = pulumi.Stash(f"{name}-bootstrap-password",
+                             input=pulumi.Output.secret(settings.admin_password),
+                             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["input"]))
+        return pulumi.Output.secret(stash.output)
+
     def _container(self, name: str, settings: KeycloakSettings,
                    docker_provider: docker.Provider) -> docker.Container:
         """The image, the data volume (or the Postgres database) and the Keycloak container."""
@@ -100,6 +110,7 @@ class KeycloakServer(pulumi.ComponentResource):
         self.database = KeycloakDatabase(f"{name}-postgres", settings, docker_provider, network,
                                          opts=pulumi.ResourceOptions(parent=self)) \
             if settings.database == "postgres" else None
+        bootstrap = self._bootstrap_password(name, settings)
         volumes = []
         if self.database is None:
             # The dev database lives here, so a replaced container keeps every realm and user.
@@ -115,7 +126,7 @@ class KeycloakServer(pulumi.ComponentResource):
             name=settings.container_name,
             image=image.image_id,
             command=container_command(settings),
-            envs=_container_env(settings, self.database),
+            envs=_container_env(settings, bootstrap, self.database),
             network_mode=network.name if network else settings.network_mode,
             # With host networking the ports are the host's already; publishing them is an error.
             ports=None if settings.network_mode == "host" else [docker.ContainerPortArgs(

@@ -66,16 +66,19 @@ class NetBirdRealm(pulumi.ComponentResource):
         keep = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
             protect=settings.protect_realm))
 
-        self.realm = keycloak.Realm(
-            f"{name}-realm",
-            realm=settings.realm,
-            enabled=True,
-            terraform_deletion_protection=settings.protect_realm,
-            # Marks the realm as this stack's, in the request that creates it (adoption.py).
-            attributes={OWNER_ATTRIBUTE: this_stack()},
-            opts=self._adoptable(keep, f"{name}-realm"),
-        )
+        self.realm = self._realm(name, settings, keep)
         realm_id = self.realm.id
+        # Logins (failed ones included) and admin changes, for a security review; kept
+        # eventsDays. Keycloak's own log listener stays, as on every new realm.
+        self.events = keycloak.RealmEvents(
+            f"{name}-events",
+            realm_id=realm_id,
+            events_enabled=True,
+            events_expiration=settings.events_days * 86400,
+            admin_events_enabled=True,
+            events_listeners=["jboss-logging"],
+            opts=child,
+        )
 
         self.user = keycloak.User(
             f"{name}-user",
@@ -104,6 +107,29 @@ class NetBirdRealm(pulumi.ComponentResource):
                 "backend_client_secret": self.backend_client_secret,
             })
         self.register_outputs(outputs)
+
+    def _realm(self, name: str, settings: NetBirdSettings,
+               keep: pulumi.ResourceOptions) -> keycloak.Realm:
+        """The realm, hardened: HTTPS outside private networks, a password policy, and
+        brute-force detection (a temporary lock that grows with each further failure)."""
+        return keycloak.Realm(
+            f"{name}-realm",
+            realm=settings.realm,
+            enabled=True,
+            terraform_deletion_protection=settings.protect_realm,
+            # Marks the realm as this stack's, in the request that creates it (adoption.py).
+            attributes={OWNER_ATTRIBUTE: this_stack()},
+            ssl_required=settings.ssl_required,
+            password_policy=settings.password_policy,
+            security_defenses=keycloak.RealmSecurityDefensesArgs(
+                brute_force_detection=keycloak.RealmSecurityDefensesBruteForceDetectionArgs(
+                    permanent_lockout=False,
+                    max_login_failures=settings.brute_force_failures,
+                    wait_increment_seconds=settings.brute_force_wait_seconds,
+                    max_failure_wait_seconds=settings.brute_force_max_wait_seconds,
+                )),
+            opts=self._adoptable(keep, f"{name}-realm"),
+        )
 
     def _setup_env_clients(self, name: str, settings: NetBirdSettings,
                            provider: keycloak.Provider, child: pulumi.ResourceOptions,
@@ -188,6 +214,9 @@ class NetBirdRealm(pulumi.ComponentResource):
             realm_id=realm_id,
             client_id=settings.backend_client_id,
             name="NetBird management backend",
+            # `make rotate WHAT=backend-secret` changes the value: Keycloak issues a new secret.
+            client_secret_regenerate_when_changed={"rotated": settings.backend_secret_rotated}
+            if settings.backend_secret_rotated else None,
             enabled=True,
             access_type="CONFIDENTIAL",
             service_accounts_enabled=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import pulumi
 import pulumi_docker as docker
 import pulumi_keycloak as keycloak
 
@@ -22,14 +23,21 @@ def docker_provider(settings: KeycloakSettings) -> Optional[docker.Provider]:
 
 
 def keycloak_provider(server: KeycloakServer, settings: KeycloakSettings) -> keycloak.Provider:
+    """Deploying, the first `up` logs in as Keycloak's temporary bootstrap admin and creates the
+    service account (PulumiServiceAccount); every later one logs in as that service account
+    (client credentials). An existing Keycloak: its service-account client or an admin user."""
+    if settings.login == "service-account":
+        login = dict(client_id=settings.admin_client_id,
+                     client_secret=pulumi.Output.secret(settings.admin_client_secret))
+    else:
+        # The provider schema does not mark the password secret; the Output must.
+        login = dict(client_id="admin-cli", username=settings.admin_user,
+                     password=pulumi.Output.secret(settings.admin_password))
     return keycloak.Provider(
         "keycloak",
         url=server.url,
         realm="master",
-        client_id="admin-cli",
-        username=server.admin_username,
-        # The provider schema does not mark the password secret; the Output must.
-        password=server.admin_password,
+        **login,
         # Login is deferred to the first API call: at preview time Keycloak may not exist yet.
         initial_login=False,
         # Pulumi's default of 5 s times out on a cold Keycloak's first realm creation, and the

@@ -32,6 +32,9 @@ DEFAULT_POSTGRES_IMAGE = "postgres:15-bookworm"
 # whole list, so these must be repeated: without `basic` access tokens carry no `sub`.
 BUILTIN_DEFAULT_SCOPES = ("basic", "acr", "profile", "email", "roles", "web-origins")
 URL_EXAMPLE = "https://auth.example.com"
+# The realm's password policy as Keycloak writes it back (so a preview shows no change).
+DEFAULT_PASSWORD_POLICY = "length(12) and notUsername(undefined) and passwordHistory(3)"
+MIN_POLICY_LENGTH = check.MIN_PASSWORD_LENGTH
 
 
 def _before(info: ValidationInfo, name: str, default=None):
@@ -78,8 +81,25 @@ class KeycloakSettings(Section):
                 "deploying")
     admin_password: str = setting(
         "", key="keycloak:adminPassword", example="<admin password>", secret=True,
+        shown_default="generated for the first deploy",
+        meaning="secret. Deploying: Keycloak's temporary bootstrap admin, used by the first "
+                "`make up` only, which then deletes that admin and removes this setting. "
+                "Existing Keycloak: the password of `adminUser` (or use `adminClientSecret`)")
+    admin_client_id: str = setting(
+        "netbird-keycloak-admin", key="keycloak:adminClientId",
+        example="netbird-keycloak-admin",
+        meaning="master-realm client Pulumi logs in with (client credentials): created by the "
+                "first deploy; for an existing Keycloak, a service-account client holding the "
+                "realm `admin` role")
+    admin_client_secret: str = setting(
+        "", key="keycloak:adminClientSecret", example="<client secret>", secret=True,
         shown_default="generated when deploying",
-        meaning="secret; the same strength rules as `netbird:userPassword` when deploying")
+        meaning="secret of `adminClientId` (`make rotate WHAT=admin-client-secret` replaces it)")
+    admin_client_secret_next: str = setting(
+        "", key="keycloak:adminClientSecretNext", example="<client secret>", secret=True,
+        shown_default="unset",
+        meaning="written and removed by `make rotate WHAT=admin-client-secret` only: the new "
+                "secret, set while Pulumi still logs in with the old one")
     image: str = setting(
         DEFAULT_KEYCLOAK_IMAGE, key="keycloak:image", example=DEFAULT_KEYCLOAK_IMAGE,
         meaning="pinned tag (not `latest`); an image present locally is never pulled")
@@ -192,12 +212,37 @@ class KeycloakSettings(Section):
     @field_validator("admin_password")
     @classmethod
     def _admin_password(cls, value: str, info: ValidationInfo) -> str:
-        deploy = _before(info, "deploy", True)
-        if not value:
-            raise problem("is required and not set (`make up` generates it)" if deploy else
-                          "is required when keycloak:deploy is false: the password of "
-                          "keycloak:adminUser on that Keycloak")
-        return check.password(value, _before(info, "admin_user", "")) if deploy else value
+        # Whether one is needed depends on keycloak:adminClientSecret (checked there).
+        if value and _before(info, "deploy", True):
+            check.password(value, _before(info, "admin_user", ""))
+        return value
+
+    @field_validator("admin_client_id")
+    @classmethod
+    def _admin_client_id(cls, value: str) -> str:
+        return check.identifier(value, 255)
+
+    @field_validator("admin_client_secret")
+    @classmethod
+    def _admin_client_secret(cls, value: str, info: ValidationInfo) -> str:
+        if _before(info, "deploy", True):
+            if not value:
+                raise problem("is required and not set (`make up` generates it)")
+            return check.password(value, "")
+        if not value and not _before(info, "admin_password"):
+            raise problem("or keycloak:adminPassword is required when keycloak:deploy is "
+                          "false: the secret of keycloak:adminClientId (a master-realm client "
+                          "whose service account holds the `admin` role), or the password of "
+                          "keycloak:adminUser")
+        return value
+
+    @field_validator("admin_client_secret_next")
+    @classmethod
+    def _admin_client_secret_next(cls, value: str, info: ValidationInfo) -> str:
+        if value and not _before(info, "deploy", True):
+            raise problem("is used only when deploying: rotate an existing Keycloak's client "
+                          "secret there, then set keycloak:adminClientSecret")
+        return check.password(value, "") if value else value
 
     @field_validator("image", "postgres_image")
     @classmethod
@@ -266,6 +311,14 @@ class KeycloakSettings(Section):
         return check.version(value)
 
     @property
+    def login(self) -> Literal["bootstrap-admin", "service-account", "admin-user"]:
+        """How Pulumi logs in to Keycloak's Admin API. Deploying: as the temporary bootstrap
+        admin while its password is set (the first `up`), then as the service account."""
+        if self.deploy:
+            return "bootstrap-admin" if self.admin_password else "service-account"
+        return "service-account" if self.admin_client_secret else "admin-user"
+
+    @property
     def database_container_name(self) -> str:
         return f"{self.container_name}-postgres"
 
@@ -310,6 +363,10 @@ class NetBirdSettings(Section):
     backend_client_id: str = setting(
         "netbird-backend", key="netbird:backendClientId", example="netbird-backend",
         meaning="the IdP-manager client")
+    backend_secret_rotated: Optional[str] = setting(
+        None, key="netbird:backendSecretRotated", example="2026-12-01T04:00:00Z",
+        meaning="written by `make rotate WHAT=backend-secret`: each new value makes Keycloak "
+                "issue the backend client a new secret")
     audience_scope: str = setting(
         "netbird-client-audience", key="netbird:audienceScope",
         example="netbird-client-audience", meaning="the client scope carrying the Audience mapper")
@@ -329,6 +386,26 @@ class NetBirdSettings(Section):
         ..., key="netbird:userPassword", example="<user password>", secret=True,
         shown_default="generated", meaning="secret; at least 12 characters, not a well-known "
                                            "password")
+    password_policy: str = setting(
+        DEFAULT_PASSWORD_POLICY, key="netbird:passwordPolicy", example=DEFAULT_PASSWORD_POLICY,
+        meaning="the realm's password policy (Keycloak syntax); must keep `length(12)` or more, "
+                "`notUsername` and `passwordHistory`; `netbird:userPassword` must meet it")
+    brute_force_failures: int = setting(
+        5, key="netbird:bruteForceFailures", example="5", ge=1, le=100,
+        meaning="failed logins after which brute-force detection locks the account for a wait")
+    brute_force_wait_seconds: int = setting(
+        60, key="netbird:bruteForceWaitSeconds", example="60", ge=1, le=86400,
+        meaning="the first lock's wait; each further failure adds this much")
+    brute_force_max_wait_seconds: int = setting(
+        900, key="netbird:bruteForceMaxWaitSeconds", example="900", ge=1, le=86400,
+        meaning="the longest wait of a locked account (at least `bruteForceWaitSeconds`)")
+    ssl_required: Literal["external", "all"] = setting(
+        "external", key="netbird:sslRequired", example="external",
+        meaning="HTTPS required for `external` requests (not from private addresses) or `all`; "
+                "never `none`")
+    events_days: int = setting(
+        30, key="netbird:eventsDays", example="30", ge=1, le=3650,
+        meaning="login and admin events are stored, and kept this many days")
     user_delete_from_idp: check.Flag = setting(
         False, key="netbird:userDeleteFromIdp", example="true",
         meaning="`true` grants `manage-users` instead of `view-users`")
@@ -391,6 +468,23 @@ class NetBirdSettings(Section):
     @classmethod
     def _user_password(cls, value: str, info: ValidationInfo) -> str:
         return check.password(value, _before(info, "user_name", ""))
+
+    @field_validator("password_policy")
+    @classmethod
+    def _password_policy(cls, value: str, info: ValidationInfo) -> str:
+        policy = check.password_policy(value, DEFAULT_PASSWORD_POLICY, MIN_POLICY_LENGTH)
+        password = _before(info, "user_password")
+        if password and len(password) < policy.length:
+            raise problem(f"asks for length({policy.length}), longer than netbird:userPassword: "
+                          "set a longer user password first")
+        return policy.text
+
+    @field_validator("brute_force_max_wait_seconds")
+    @classmethod
+    def _max_wait(cls, value: int, info: ValidationInfo) -> int:
+        if value < _before(info, "brute_force_wait_seconds", 0):
+            raise problem("must be at least netbird:bruteForceWaitSeconds")
+        return value
 
     @field_validator("letsencrypt_email")
     @classmethod
@@ -458,8 +552,8 @@ def parse_settings(raw: dict[str, RawValue], stack: str) -> Settings:
 
 # The secrets `make up` generates when a stack lacks them (the database password only for
 # keycloak:database postgres).
-GENERATED_SECRETS = ("keycloak:adminPassword", "netbird:userPassword",
-                     "keycloak:databasePassword")
+GENERATED_SECRETS = ("keycloak:adminPassword", "keycloak:adminClientSecret",
+                     "netbird:userPassword", "keycloak:databasePassword")
 
 
 def read_raw_config(get: Callable[[str], Optional[str]], is_secret: Callable[[str], bool],

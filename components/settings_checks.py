@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Annotated, Optional
 from urllib.parse import urlsplit
 
@@ -181,3 +182,33 @@ def cert_path(value: Optional[str], host: Optional[str]) -> Optional[str]:
         raise problem("reaches another machine over plain tcp://: set docker:certPath (TLS with "
                       "client certificates) or use ssh://", key="docker:host")
     return value
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    text: str  # as Keycloak writes it back
+    length: int
+
+
+_POLICY_PART = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9]*)(?:\((?P<arg>[^()]*)\))?$")
+
+
+def password_policy(value: str, example: str, min_length: int) -> PasswordPolicy:
+    """A Keycloak password policy that keeps the parts a security review asks for; written the
+    way Keycloak returns it (`name(arg)` joined by ` and `, `undefined` for no argument)."""
+    parts = {}
+    for part in (p.strip() for p in value.split(" and ")):
+        found = _POLICY_PART.match(part)
+        if not found:
+            raise problem(f"has a part Keycloak cannot read: {part!r}", example=example)
+        parts[found["name"]] = found["arg"] if found["arg"] not in (None, "") else "undefined"
+    length = parts.get("length", "")
+    if not length.isdigit() or int(length) < min_length:
+        raise problem(f"must require length({min_length}) or more", example=example)
+    for needed in ("notUsername", "passwordHistory"):
+        if needed not in parts:
+            raise problem(f"must keep {needed}", example=example)
+    if not parts["passwordHistory"].isdigit() or int(parts["passwordHistory"]) < 1:
+        raise problem("must remember at least one earlier password: passwordHistory(3)",
+                      example=example)
+    return PasswordPolicy(" and ".join(f"{k}({v})" for k, v in parts.items()), int(length))

@@ -23,6 +23,7 @@ from components.adoption import (ENV, OWNER_ATTRIBUTE, STALE_ENV, Declared, dock
                                  import_id, owner)
 from components.settings import RawValue, Settings, SettingsError, parse_settings
 from http_json import http
+from local_keycloak import admin_login, login_for
 
 
 class AdoptionRefused(Exception):
@@ -44,15 +45,13 @@ class Found:
 class _Admin:
     """Just enough of Keycloak's Admin REST API: lookups by natural key, one password reset."""
 
-    def __init__(self, base: str, user: str, password: str, realm: str):
+    def __init__(self, base: str, login: dict[str, str], realm: str):
         self.base, self.realm = base.rstrip("/"), realm
-        status, token = http("POST", f"{self.base}/realms/master/protocol/openid-connect/token",
-                             form={"grant_type": "password", "client_id": "admin-cli",
-                                   "username": user, "password": password}, timeout=10)
+        status, token = admin_login(self.base, **login)
         self.token = token["access_token"] if status == 200 else None
 
-    def get(self, path: str):
-        status, body = http("GET", f"{self.base}/admin/realms/{self.realm}{path}",
+    def get(self, path: str, realm: Optional[str] = None):
+        status, body = http("GET", f"{self.base}/admin/realms/{realm or self.realm}{path}",
                             token=self.token, timeout=10)
         return body if status == 200 else None
 
@@ -63,7 +62,7 @@ class _Admin:
             # Keycloak keeps usernames in lower case.
             return next((u["id"] for u in users if u["username"] == declared.key.lower()), None)
         if declared.kind == "client":
-            clients = self.get(f"/clients?clientId={quoted}") or []
+            clients = self.get(f"/clients?clientId={quoted}", declared.realm) or []
             return next((c["id"] for c in clients if c["clientId"] == declared.key), None)
         if declared.kind == "client-scope":
             scopes = self.get("/client-scopes") or []
@@ -90,6 +89,12 @@ def _parsed(raw: dict[str, RawValue], stack: str) -> Optional[Settings]:
         return parse_settings(raw, stack)
     except SettingsError:
         return None  # the program reports them, before anything is touched
+
+
+def decrypted_settings(stack: auto.Stack) -> Optional[Settings]:
+    """The stack's settings with their secrets (one CLI call), or None when they are not valid."""
+    return _parsed({key: RawValue(str(value.value), value.secret)
+                    for key, value in stack.get_all_config().items()}, stack.name)
 
 
 def _names_only(file_config: dict, stack: str) -> Optional[Settings]:
@@ -130,18 +135,18 @@ def find(stack: auto.Stack, file_config: dict,
              "recorded; this up removes it and creates it again")
     if all(d.resource in recorded for d in wiring.adoptable(names)):
         return found
-    settings = _parsed({key: RawValue(str(value.value), value.secret)
-                        for key, value in stack.get_all_config().items()}, stack.name)
+    settings = decrypted_settings(stack)
     if settings is None:
         return found
     missing = [d for d in wiring.adoptable(settings) if d.resource not in recorded]
     realm = settings.netbird.realm
-    admin = _Admin(settings.keycloak.admin_base_url, settings.keycloak.admin_user,
-                   settings.keycloak.admin_password, realm)
-    representation = admin.get("") if admin.token else None
-    if representation is None:  # no realm yet, or no Keycloak answering: nothing to adopt
+    admin = _Admin(settings.keycloak.admin_base_url, login_for(settings.keycloak), realm)
+    if admin.token is None:  # no Keycloak answering: nothing to adopt
         return found
+    representation = admin.get("")
     for declared in missing:
+        if representation is None and declared.realm is None:
+            continue  # no realm yet: nothing in it to adopt
         if declared.kind == "realm":
             _check_owner(representation, owner(stack.workspace.project_settings().name,
                                                stack.name), stack.name, settings)
@@ -154,7 +159,8 @@ def find(stack: auto.Stack, file_config: dict,
         object_id = admin.find_id(declared, scope_id)
         if object_id is None:
             continue
-        found.import_ids[declared.resource] = import_id(declared, realm, object_id, scope_id)
+        found.import_ids[declared.resource] = import_id(declared, declared.realm or realm,
+                                                        object_id, scope_id)
         # A create stopped between the user and its password leaves the user without one, and
         # an import would too: the provider sets initial_password only when it creates.
         if declared.kind == "user" and not admin.has_password(object_id) and \

@@ -17,18 +17,37 @@ CACHE = Path(os.environ.get("NETBIRD_KEYCLOAK_CACHE", Path.home() / ".cache/netb
 KEYCLOAK_VERSION = "26.7.3"
 
 
-class KeycloakAdmin:
-    """A master-realm admin session, to look at and tamper with Keycloak behind Pulumi's back."""
+def admin_login(base: str, user: str = "", password: str = "", client_id: str = "admin-cli",
+                client_secret: str = "") -> tuple[int, Any]:
+    """A master-realm Admin API token: client credentials when a client secret is given (the
+    service account Pulumi logs in with), else an admin user's password through admin-cli."""
+    form = {"grant_type": "client_credentials", "client_id": client_id,
+            "client_secret": client_secret} if client_secret else \
+        {"grant_type": "password", "client_id": client_id, "username": user,
+         "password": password}
+    return http("POST", f"{base.rstrip('/')}/realms/master/protocol/openid-connect/token",
+                form=form, timeout=10)
 
-    def __init__(self, base: str, user: str, password: str):
+
+def login_for(keycloak) -> dict[str, str]:
+    """admin_login's arguments for a stack's KeycloakSettings, the way Pulumi logs in."""
+    if keycloak.login == "service-account":
+        return {"client_id": keycloak.admin_client_id,
+                "client_secret": keycloak.admin_client_secret}
+    return {"user": keycloak.admin_user, "password": keycloak.admin_password}
+
+
+class KeycloakAdmin:
+    """A master-realm admin session, to look at and tamper with Keycloak behind Pulumi's back:
+    as an admin user, or as a service-account client (`client_secret`)."""
+
+    def __init__(self, base: str, user: str = "", password: str = "", **client: str):
         self.base = base.rstrip("/")
-        self.user, self.password = user, password
+        self.login = dict(user=user, password=password, **client)
         self.refresh()
 
     def refresh(self) -> None:
-        status, token = http("POST", f"{self.base}/realms/master/protocol/openid-connect/token",
-                             form={"grant_type": "password", "client_id": "admin-cli",
-                                   "username": self.user, "password": self.password})
+        status, token = admin_login(self.base, **self.login)
         assert status == 200, f"admin login failed: {status} {token}"
         self.token = token["access_token"]
 

@@ -31,6 +31,21 @@ def save(name: str, data: dict) -> None:
     (RECORDS / f"{name}.json").write_text(json.dumps(data, indent=2))
 
 
+# What tests/e2e/test_hardening.py checks against a real Keycloak, each recorded when it passes.
+HARDENING = (
+    "no temporary admin after make up",
+    "later ups and previews without the bootstrap password",
+    "drift of the realm's protections repaired",
+    "brute-force detection locks after the configured failures",
+    "password policy refuses weak and reused passwords",
+    "login and admin events stored with an expiry",
+    "backend secret rotated: old refused, new reads users",
+    "admin client secret rotated: old refused, new logs in",
+    "user password rotated: old refused, new logs in",
+    "a permanent admin for a person (make admin-user)",
+)
+
+
 def bad_inputs() -> tuple[int, int]:
     from components.settings import SettingsError
     from tests.unit.test_settings import BAD, POSTGRES, POSTGRES_BAD, parse
@@ -65,6 +80,12 @@ def main() -> int:
                  "stopped mid-up)",
                  f"{len(faults['survived'])} of 4" if faults else "no record: run make test-e2e",
                  faults["recorded_at"] if faults else ""))
+    hardening = record("hardening")
+    passed = [c for c in (hardening or {}).get("passed", []) if c in HARDENING]
+    rows.append(("hardening checks passed on a real Keycloak (tests/e2e/test_hardening.py)",
+                 f"{len(passed)} of {len(HARDENING)}" if hardening
+                 else "no record: run make test-e2e",
+                 hardening["recorded_at"] if hardening else ""))
     width = max(len(r[0]) for r in rows)
     print(f"{'check':{width}}  {'result':34}  measured")
     for what, result, when in rows:

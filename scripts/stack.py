@@ -31,6 +31,7 @@ import yaml  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
 
 import adopt  # noqa: E402
+import handoff  # noqa: E402
 import state_lock  # noqa: E402
 from components.settings import GENERATED_SECRETS, SettingsError  # noqa: E402
 from components.connector_json import render_connector_json  # noqa: E402
@@ -117,13 +118,17 @@ def ensure_secrets(stack: auto.Stack, show: Callable[[str], None] = lambda line:
 
 
 def missing_secrets(config: dict) -> list[str]:
-    """The secrets `make up` generates for a stack file that lacks them: the admin password
-    only when deploying, the database password only with Postgres."""
+    """The secrets `make up` generates for a stack file that lacks them."""
     deploy = config_flag(config, "keycloak:deploy", True)
-    postgres = deploy and config.get("keycloak:database") == "postgres"
-    return [key for key in GENERATED_SECRETS if key not in config
-            and not (key == "keycloak:adminPassword" and not deploy)
-            and not (key == "keycloak:databasePassword" and not postgres)]
+    wanted = {
+        # The bootstrap admin's password only before the first deploy: afterwards the service
+        # account logs in, and `make up` has removed the password (scripts/handoff.py).
+        "keycloak:adminPassword": deploy and "keycloak:adminClientSecret" not in config,
+        "keycloak:adminClientSecret": deploy,
+        "netbird:userPassword": True,
+        "keycloak:databasePassword": deploy and config.get("keycloak:database") == "postgres",
+    }
+    return [key for key in GENERATED_SECRETS if key not in config and wanted[key]]
 
 
 def write_env(stack: auto.Stack, out_dir: Path,
@@ -205,6 +210,23 @@ def check_docker_engine(stack: auto.Stack, timeout: float = 5) -> None:
             from None
 
 
+def up(stack: auto.Stack, out_dir: Path, refresh: bool, show: Callable[[str], None],
+       events: list) -> dict:
+    """`up` (with the guardrails), then what NetBird reads written from its outputs."""
+    # Objects an interrupted earlier up left unrecorded are imported, not created again.
+    file_config = stack_file_config(stack.workspace.work_dir, stack.name)
+    handed = adopt.find(stack, file_config, show).environ
+    os.environ.update(handed)
+    try:
+        result = stack.up(on_output=show, refresh=refresh, color="never",
+                          policy_packs=POLICY_PACKS, on_event=events.append)
+    finally:
+        for key in handed:
+            del os.environ[key]
+    show(f"wrote {write_env(stack, out_dir, result.outputs)}")
+    return dict(result.summary.resource_changes or {})
+
+
 def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         show: Callable[[str], None], events: Optional[list] = None) -> dict:
     """Runs one command on one stack; returns what a summary needs (changes by operation).
@@ -216,18 +238,14 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     if command in ("up", "preview"):
         check_database_switch(stack)
     if command == "up":
-        # Objects an interrupted earlier up left unrecorded are imported, not created again.
+        changes = up(stack, out_dir, refresh, show, events)
         file_config = stack_file_config(stack.workspace.work_dir, stack.name)
-        handed = adopt.find(stack, file_config, show).environ
-        os.environ.update(handed)
-        try:
-            result = stack.up(on_output=show, refresh=refresh, color="never",
-                              policy_packs=POLICY_PACKS, on_event=events.append)
-        finally:
-            for key in handed:
-                del os.environ[key]
-        changes = dict(result.summary.resource_changes or {})
-        show(f"wrote {write_env(stack, out_dir, result.outputs)}")
+        if config_flag(file_config, "keycloak:deploy", True) and \
+                "keycloak:adminPassword" in file_config:
+            settings = adopt.decrypted_settings(stack)
+            if settings is not None:
+                handoff.hand_off(stack, settings.keycloak,
+                                 lambda: up(stack, out_dir, False, show, []), show)
     elif command == "preview":
         changes = dict(stack.preview(on_output=show, diff=True, refresh=refresh,
                                      color="never", policy_packs=POLICY_PACKS).change_summary)

@@ -181,3 +181,10 @@ def record_fault(name: str) -> None:
     """Adds a survived fault to the record `make safety-report` prints."""
     done = set((safety_report.record("faults") or {}).get("survived", []))
     safety_report.save("faults", {"survived": sorted(done | {name})})
+
+
+def record_hardening(check: str) -> None:
+    """Adds a passed check (one of safety_report.HARDENING) to the record of this run."""
+    assert check in safety_report.HARDENING, check
+    done = set((safety_report.record("hardening") or {}).get("passed", []))
+    safety_report.save("hardening", {"passed": sorted(done | {check})})

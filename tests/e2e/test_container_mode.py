@@ -61,8 +61,9 @@ def admin(deployed):
 
 
 def test_up_creates_healthy_container_and_every_object(deployed, admin):
-    # 11 Keycloak and Docker objects, 2 providers, 2 components and the stack itself.
-    assert harness.changes(deployed.up) == {"create": 16}
+    # 14 Keycloak and Docker objects (with the realm's events and the service account's client
+    # and role), the bootstrap-password stash, 2 providers, 3 components and the stack itself.
+    assert harness.changes(deployed.up) == {"create": 21}
     state = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
                             "keycloak-e2e"], capture_output=True, text=True, check=True)
     assert state.stdout.strip() == "healthy"

@@ -39,8 +39,8 @@ def existing(project, native_keycloak):
 def test_up_configures_the_existing_keycloak_without_docker(existing):
     stack, admin, up, outputs, _ = existing
     created = harness.changes(up)
-    # 8 Keycloak objects, the keycloak provider, 2 components and the stack; no Docker at all.
-    assert created == {"create": 12}
+    # 9 Keycloak objects, the keycloak provider, 2 components and the stack; no Docker at all.
+    assert created == {"create": 13}
     types = {r["type"] for r in stack.export_stack().deployment["resources"]}
     assert not [t for t in types if t.startswith(("docker:", "pulumi:providers:docker"))]
     assert admin.get("/customer-netbird")["realm"] == "customer-netbird"
@@ -87,7 +87,7 @@ def test_pulumi_up_typed_in_a_shell_runs_the_real_host_and_the_policy_pack(proje
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "netbird-keycloak-guardrails" in up.stdout  # the pack ran on the real host
-        assert "+ 12 created" in up.stdout or "12 created" in up.stdout, up.stdout
+        assert "+ 13 created" in up.stdout or "13 created" in up.stdout, up.stdout
         for run in (up, typed("pulumi preview --non-interactive --expect-no-changes "
                               "--stack typed")):
             assert run.returncode == 0, run.stdout + run.stderr

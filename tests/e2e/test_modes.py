@@ -36,8 +36,8 @@ def connector(project, native_keycloak, tmp_path_factory):
 
 def test_connector_file_holds_issuer_client_and_secret(connector):
     stack, up, out = connector
-    # realm, user, connector client, the provider, 3 components and the stack; nothing else
-    assert harness.changes(up) == {"create": 8}
+    # realm, its events, user, connector client, the provider, 3 components and the stack
+    assert harness.changes(up) == {"create": 9}
     path = harness.stack_driver.write_env(stack, out)
     assert path.name == "netbird-connector.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -234,7 +234,7 @@ def test_fleet_of_ten_in_parallel(server, native_keycloak, tmp_path_factory):
         assert up.returncode == 0, up.stdout + up.stderr
         for name in names:
             result = json.loads((fleet.out / name / "up.summary.json").read_text())
-            assert (result["result"], result["changes"]) == ("succeeded", {"create": 12})
+            assert (result["result"], result["changes"]) == ("succeeded", {"create": 13})
         preview = run("preview")
         assert preview.returncode == 0, preview.stdout + preview.stderr
         for name in names:

@@ -41,6 +41,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 state["clientSecret"] = "mock-backend-secret"
             if args.inputs.get("serviceAccountsEnabled"):
                 state["serviceAccountUserId"] = f"sa-{args.name}"
+        if args.typ == "pulumi:index:Stash":  # what Pulumi's built-in keeps: the first input
+            state["output"] = args.inputs.get("input")
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = "sha256:mockimage"
         return [f"{args.name}-id" if args.custom else "", state]

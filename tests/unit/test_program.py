@@ -11,10 +11,11 @@ import pytest
 from components.netbird_realm import AUDIENCE_MAPPER_NAME
 from tests.unit.mock_pulumi import is_secret_input, reveal, run_program
 
-SECRETS = ["keycloak:adminPassword", "netbird:userPassword"]
+SECRETS = ["keycloak:adminPassword", "keycloak:adminClientSecret", "netbird:userPassword"]
 BASE = {
     "netbird:domain": "netbird.example.com",
     "keycloak:adminPassword": "Xk3-vq9-Lm2-Pz7",
+    "keycloak:adminClientSecret": "Cs4-Rt8-Yu2-Op6",
     "netbird:userPassword": "Ab9-Zx8-Cv7-Qw6",
 }
 REALM, CLIENT, SCOPE = ("keycloak:index/realm:Realm", "keycloak:openid/client:Client",
@@ -125,7 +126,8 @@ def test_user_deletion_grants_manage_users():
 
 def test_every_resource_names_an_explicit_provider(dev):
     custom = [r for r in dev.mocks.resources if r.custom and not r.typ.startswith("pulumi:")]
-    assert len(custom) == 11
+    # 14: the container, its image and volume; 9 realm objects; the service account's 2.
+    assert len(custom) == 14
     for resource in custom:
         package = resource.typ.split(":")[0]
         assert resource.provider and f"pulumi:providers:{package}::" in resource.provider, \
@@ -261,7 +263,7 @@ def test_plain_text_secret_stops_before_any_resource():
 def test_connector_mode_makes_one_confidential_client_and_no_setup_env_objects():
     redirect = "https://netbird.example.com/oauth2/callback"
     run = deploy(**{"netbird:integration": "connector", "netbird:connectorRedirectUrl": redirect})
-    clients = run.mocks.by_type(CLIENT)
+    clients = [c for c in run.mocks.by_type(CLIENT) if c.inputs["realmId"] != "master"]
     assert [c.inputs["clientId"] for c in clients] == ["netbird"]
     c = clients[0].inputs
     assert c["accessType"] == "CONFIDENTIAL" and c["standardFlowEnabled"] is True
@@ -346,3 +348,54 @@ def test_optimized_image_starts_without_build_options():
     assert "KC_DB_URL=jdbc:postgresql://keycloak-dev-postgres:5432/keycloak" in env
 
 
+
+
+def test_first_deploy_logs_in_as_bootstrap_admin_and_creates_the_service_account(dev):
+    provider = dev.mocks.one("pulumi:providers:keycloak").inputs
+    assert (provider["clientId"], provider["username"]) == ("admin-cli", "kcadmin")
+    client = dev.mocks.one(CLIENT, "pulumi-service-account-client").inputs
+    assert (client["realmId"], client["clientId"]) == ("master", "netbird-keycloak-admin")
+    assert client["accessType"] == "CONFIDENTIAL" and client["serviceAccountsEnabled"] is True
+    assert not (client["standardFlowEnabled"] or client["directAccessGrantsEnabled"]
+                or client["implicitFlowEnabled"])
+    assert is_secret_input(client["clientSecret"])
+    assert reveal(client["clientSecret"]) == BASE["keycloak:adminClientSecret"]
+    role = dev.mocks.one("keycloak:openid/clientServiceAccountRealmRole:"
+                         "ClientServiceAccountRealmRole").inputs
+    assert (role["realmId"], role["role"]) == ("master", "admin")
+
+
+def test_later_deploys_log_in_as_the_service_account_and_keep_the_container():
+    first = deploy()
+    later = run_program({k: v for k, v in BASE.items() if k != "keycloak:adminPassword"},
+                        ["keycloak:adminClientSecret", "netbird:userPassword"])
+    assert later.error is None, later.error
+    provider = later.mocks.one("pulumi:providers:keycloak").inputs
+    assert provider["clientId"] == "netbird-keycloak-admin" and "username" not in provider
+    assert reveal(provider["clientSecret"]) == BASE["keycloak:adminClientSecret"]
+    # The bootstrap password reaches the container through the stash, not the setting: with
+    # the setting gone the container's inputs would change (a replacement) were it not kept.
+    stash = later.mocks.one("pulumi:index:Stash").inputs
+    assert stash["input"] in ("", None) or reveal(stash["input"]) == ""
+    assert first.mocks.one("pulumi:index:Stash").inputs
+
+
+def test_rotation_sets_the_next_admin_client_secret_while_logging_in_with_the_current():
+    run = run_program(dict(BASE, **{"keycloak:adminClientSecretNext": "Nx5-Tr6-Ui7-Ko8"}),
+                      SECRETS + ["keycloak:adminClientSecretNext"])
+    assert run.error is None, run.error
+    client = run.mocks.one(CLIENT, "pulumi-service-account-client").inputs
+    assert reveal(client["clientSecret"]) == "Nx5-Tr6-Ui7-Ko8"
+
+
+def test_realm_is_hardened(dev):
+    realm = dev.mocks.one(REALM).inputs
+    assert realm["sslRequired"] == "external"
+    assert realm["passwordPolicy"] == \
+        "length(12) and notUsername(undefined) and passwordHistory(3)"
+    brute = realm["securityDefenses"]["bruteForceDetection"]
+    assert (brute["maxLoginFailures"], brute["waitIncrementSeconds"],
+            brute["maxFailureWaitSeconds"], brute["permanentLockout"]) == (5, 60, 900, False)
+    events = dev.mocks.one("keycloak:index/realmEvents:RealmEvents").inputs
+    assert events["eventsEnabled"] is True and events["adminEventsEnabled"] is True
+    assert events["eventsExpiration"] == 30 * 86400

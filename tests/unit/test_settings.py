@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.settings import (DEFAULT_KEYCLOAK_IMAGE, RawValue, SettingsError,
-                                 parse_settings)
+from components.settings import (DEFAULT_KEYCLOAK_IMAGE, GENERATED_SECRETS, RawValue,
+                                 SettingsError, parse_settings)
 
 GOOD = {
     "netbird:domain": RawValue("netbird.example.com"),
     "keycloak:adminPassword": RawValue("Xk3-vq9-Lm2-Pz7", secret=True),
+    "keycloak:adminClientSecret": RawValue("Cs4-Rt8-Yu2-Op6", secret=True),
     "netbird:userPassword": RawValue("Ab9-Zx8-Cv7-Qw6", secret=True),
 }
 
@@ -101,7 +102,20 @@ BAD = [
     ("keycloak:adminPassword", RawValue("changeme", True), "too short"),
     ("keycloak:adminPassword", RawValue("kcadmin", True), "too short"),
     ("keycloak:adminPassword", RawValue("Xk3-vq9-Lm2-Pz7"), "plain text"),
-    ("keycloak:adminPassword", None, "is required"),
+    ("keycloak:adminClientSecret", None, "is required"),
+    ("keycloak:adminClientSecret", RawValue("short1", True), "too short"),
+    ("keycloak:adminClientSecretNext", RawValue("Cs4-Rt8-Yu2-Op6"), "plain text"),
+    ("netbird:passwordPolicy", "length(8) and notUsername and passwordHistory(3)",
+     "length(12) or more"),
+    ("netbird:passwordPolicy", "length(12) and passwordHistory(3)", "must keep notUsername"),
+    ("netbird:passwordPolicy", "length(12) and notUsername", "must keep passwordHistory"),
+    ("netbird:passwordPolicy", "length(40) and notUsername and passwordHistory(3)",
+     "longer than netbird:userPassword"),
+    ("netbird:passwordPolicy", "length(12) and not Username", "cannot read"),
+    ("netbird:sslRequired", "none", "external"),
+    ("netbird:bruteForceFailures", "0", "from 1 to 100"),
+    ("netbird:bruteForceMaxWaitSeconds", "30", "at least netbird:bruteForceWaitSeconds"),
+    ("netbird:eventsDays", "0", "from 1 to 3650"),
     ("keycloak:adminUser", "admin", "must not be 'admin'"),
     ("keycloak:adminUser", "ADMIN", "must not be 'admin'"),
     ("keycloak:url", "auth.example.com", "http:// or https://"),
@@ -246,7 +260,7 @@ def test_shipped_stack_files_are_valid_once_their_secrets_are_set(path):
     are what `make up` generates, or what the example's comments tell the user to set)."""
     config = yaml.safe_load(path.read_text())["config"]
     raw = {k: RawValue(str(v)) for k, v in config.items() if not isinstance(v, dict)}
-    for key in ("keycloak:adminPassword", "netbird:userPassword", "keycloak:databasePassword"):
+    for key in GENERATED_SECRETS:
         raw.setdefault(key, RawValue(f"Zq8-Lm3-Wx7-{key[-6:]}", secret=True))
     settings = parse_settings(raw, path.name.split(".")[1])
     assert settings.netbird.domain == config["netbird:domain"]
