@@ -8,10 +8,17 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import urllib.parse
 
 import pytest
 
 from tests.e2e import harness
+
+
+def with_table(url: str, table: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query), table=table)
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, safe="/")))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,7 +30,10 @@ def pulumi_session(tmp_path_factory):
     state = tmp_path_factory.mktemp("pulumi-state")
     saved = {k: os.environ.get(k) for k in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE",
                                              "PULUMI_CONFIG_PASSPHRASE_FILE")}
-    os.environ["PULUMI_BACKEND_URL"] = f"file://{state}"
+    # A fresh backend per run: a new folder, or on a given state database a new table.
+    given = saved["PULUMI_BACKEND_URL"] or ""
+    os.environ["PULUMI_BACKEND_URL"] = with_table(given, f"e2e_{secrets.token_hex(4)}") \
+        if given.startswith("postgres://") else f"file://{state}"
     os.environ["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(24)
     os.environ.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
     yield state

@@ -91,6 +91,12 @@ def token(outputs: dict, password: str) -> tuple[int, object]:
     return harness.user_token(outputs, password)
 
 
+def refused(answer: tuple[int, object]) -> bool:
+    """A password login Keycloak turned down (26.x answers 400 invalid_grant, older 401)."""
+    status, body = answer
+    return status in (400, 401) and "invalid_grant" in str(body)
+
+
 def test_first_up_retires_the_bootstrap_admin_for_the_service_account(hard):
     assert "deleted Keycloak's temporary bootstrap admin 'kcadmin'" in hard.first_up
     assert "keycloak:adminPassword" not in hard.file_config()
@@ -109,8 +115,8 @@ def test_first_up_retires_the_bootstrap_admin_for_the_service_account(hard):
                           CONTAINER], capture_output=True, text=True, check=True).stdout
     bootstrap = next(line.split("=", 1)[1] for line in env.splitlines()
                      if line.startswith("KC_BOOTSTRAP_ADMIN_PASSWORD="))
-    status, _ = admin_login(URL, user="kcadmin", password=bootstrap)
-    assert status == 401
+    status, body = admin_login(URL, user="kcadmin", password=bootstrap)
+    assert status in (400, 401) and "access_token" not in str(body)
     harness.record_hardening("no temporary admin after make up")
 
 
@@ -142,13 +148,13 @@ def test_brute_force_detection_locks_after_the_configured_failures(hard):
     status_path = f"/netbird/attack-detection/brute-force/users/{user['id']}"
     for attempt in range(1, 6):  # netbird:bruteForceFailures defaults to 5
         assert admin.get(status_path)["disabled"] is False, attempt
-        status, _ = token(outputs, "Not-The-Password-1")
-        assert status == 401
+        assert refused(token(outputs, "Not-The-Password-1"))
         time.sleep(1.1)  # slower than Keycloak's quick-login check, so each failure counts
-    locked = admin.get(status_path)
+    deadline = time.monotonic() + 10  # Keycloak counts failures on a queue of its own
+    while not (locked := admin.get(status_path))["disabled"] and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert locked["disabled"] is True and locked["numFailures"] == 5
-    status, body = token(outputs, password)
-    assert status in (400, 401), body  # the right password no longer opens the account
+    assert refused(token(outputs, password))  # the right password no longer opens it
     assert admin("DELETE", status_path)[0] == 204  # an admin unlocks it
     status, body = token(outputs, password)
     assert status == 200, body
@@ -221,7 +227,7 @@ def test_rotate_user_password(hard):
     assert code == 0, output[-3000:]
     new = hard.config()["netbird:userPassword"]
     assert new != old and new not in output
-    assert token(outputs, old)[0] == 401
+    assert refused(token(outputs, old))
     assert token(outputs, new)[0] == 200
     assert hard.changes("preview") == {}
     harness.record_hardening("user password rotated: old refused, new logs in")
