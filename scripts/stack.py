@@ -239,6 +239,8 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         check_database_switch(stack)
     if command == "up":
         changes = up(stack, out_dir, refresh, show, events)
+        # A deploying stack that still holds the bootstrap password was just deployed for the
+        # first time (or upgraded): retire Keycloak's temporary admin for the service account.
         file_config = stack_file_config(stack.workspace.work_dir, stack.name)
         if config_flag(file_config, "keycloak:deploy", True) and \
                 "keycloak:adminPassword" in file_config:

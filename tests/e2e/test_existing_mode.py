@@ -60,7 +60,7 @@ def test_pulumi_cli_preview_in_a_shell_sees_no_changes(existing):
                           "--non-interactive"], cwd=stack.workspace.work_dir,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "12 unchanged" in run.stdout
+    assert "13 unchanged" in run.stdout
 
 
 def test_pulumi_up_typed_in_a_shell_runs_the_real_host_and_the_policy_pack(project,

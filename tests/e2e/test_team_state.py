@@ -208,6 +208,17 @@ def test_destroy_on_postgres_state(team):
     assert gone.returncode != 0
 
 
+def failed_stacks(fleet: Team, command: str, names: list[str]) -> str:
+    """Each failed stack of a fleet run with its error and its log's end."""
+    lines = []
+    for name in names:
+        result = json.loads((fleet.out / name / f"{command}.summary.json").read_text())
+        if result["result"] != "succeeded":
+            log = (fleet.out / name / f"{command}.log").read_text()
+            lines.append(f"{name}: {result['error']}\n{why(log)}")
+    return "\n\n".join(lines)
+
+
 def test_fleet_of_ten_in_parallel(server, native_keycloak, tmp_path_factory):
     keycloak = native_keycloak.wait_ready()
     fleet = Team(server, harness.Project(tmp_path_factory.mktemp("fleet")),
@@ -231,12 +242,12 @@ def test_fleet_of_ten_in_parallel(server, native_keycloak, tmp_path_factory):
                               capture_output=True, text=True, env=fleet.env, timeout=900)
     try:
         up = run("up")
-        assert up.returncode == 0, up.stdout + up.stderr
+        assert up.returncode == 0, failed_stacks(fleet, "up", names) or up.stdout[-2000:]
         for name in names:
             result = json.loads((fleet.out / name / "up.summary.json").read_text())
             assert (result["result"], result["changes"]) == ("succeeded", {"create": 13})
         preview = run("preview")
-        assert preview.returncode == 0, preview.stdout + preview.stderr
+        assert preview.returncode == 0, failed_stacks(fleet, "preview", names)
         for name in names:
             result = json.loads((fleet.out / name / "preview.summary.json").read_text())
             assert result["changes"] == {}, name
