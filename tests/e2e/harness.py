@@ -84,6 +84,8 @@ TEST_PREFIX = "keycloak-e2e"
 # (conftest) and the one test_faults stops and restarts.
 SHARED_KEYCLOAK_PORTS = (18080, 19000)
 FAULT_KEYCLOAK_PORTS = (18380, 19300)
+# test_team_state's own (it runs last; see there).
+TEAM_KEYCLOAK_PORTS = (18680, 19600)
 
 
 # The second Docker engine of test_remote_docker: its data root and exec root, made per run.
@@ -122,7 +124,7 @@ def remove_engine_folder(folder: Path) -> None:
                  if name.startswith(TEST_PREFIX)]
         if names:
             subprocess.run(["docker", *removal, *names], capture_output=True)
-    for port in (SHARED_KEYCLOAK_PORTS[0], FAULT_KEYCLOAK_PORTS[0]):
+    for port in (SHARED_KEYCLOAK_PORTS[0], FAULT_KEYCLOAK_PORTS[0], TEAM_KEYCLOAK_PORTS[0]):
         subprocess.run(["pkill", "-f", f"keycloak-{KEYCLOAK_VERSION}/.* --http-port={port}( |$)"],
                        capture_output=True)
 
