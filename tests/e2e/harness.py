@@ -84,8 +84,6 @@ TEST_PREFIX = "keycloak-e2e"
 # (conftest) and the one test_faults stops and restarts.
 SHARED_KEYCLOAK_PORTS = (18080, 19000)
 FAULT_KEYCLOAK_PORTS = (18380, 19300)
-# test_team_state's own (it runs last; see there).
-TEAM_KEYCLOAK_PORTS = (18680, 19600)
 
 
 # The second Docker engine of test_remote_docker: its data root and exec root, made per run.
@@ -107,14 +105,6 @@ def clear_leftovers() -> None:
     for folder, prefix in (ENGINE_ROOT, ENGINE_EXEC_ROOT):
         for leftover in Path(folder).glob(f"{prefix}*"):
             remove_engine_folder(leftover)
-
-
-def remove_engine_folder(folder: Path) -> None:
-    """A stopped engine's folder, with the network-namespace mounts dockerd leaves in it."""
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
-        subprocess.run(["umount", "-l", mount], capture_output=True)
-    shutil.rmtree(folder, ignore_errors=True)
     for listing, removal in (
             (["ps", "-a", "--format", "{{.Names}}"], ["rm", "-f"]),
             (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"]),
@@ -124,9 +114,17 @@ def remove_engine_folder(folder: Path) -> None:
                  if name.startswith(TEST_PREFIX)]
         if names:
             subprocess.run(["docker", *removal, *names], capture_output=True)
-    for port in (SHARED_KEYCLOAK_PORTS[0], FAULT_KEYCLOAK_PORTS[0], TEAM_KEYCLOAK_PORTS[0]):
+    for port in (SHARED_KEYCLOAK_PORTS[0], FAULT_KEYCLOAK_PORTS[0]):
         subprocess.run(["pkill", "-f", f"keycloak-{KEYCLOAK_VERSION}/.* --http-port={port}( |$)"],
                        capture_output=True)
+
+
+def remove_engine_folder(folder: Path) -> None:
+    """A stopped engine's folder, with the network-namespace mounts dockerd leaves in it."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(f"{folder}/")), reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -109,17 +109,8 @@ class Team:
 
 
 @pytest.fixture(scope="module")
-def keycloak(tmp_path_factory):
-    """A native Keycloak of this module's own: in a full run the session's shared one was seen
-    stopped (gracefully) around the end of test_remote_docker, which runs before this module."""
-    started = harness.NativeKeycloak(*harness.TEAM_KEYCLOAK_PORTS,
-                                     tmp_path_factory.mktemp("team-kc") / "kc.log")
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def team(server, keycloak, tmp_path_factory):
+def team(server, native_keycloak, tmp_path_factory):
+    # native_keycloak boots while the container stack's first up runs.
     t = Team(server, harness.Project(tmp_path_factory.mktemp("team")),
              tmp_path_factory.mktemp("team-out"), f"e2e_{RUN}")
     (t.project.path / "stacks" / "Pulumi.team.yaml").write_text(
@@ -229,8 +220,8 @@ def failed_stacks(fleet: Team, command: str, names: list[str]) -> str:
     return "\n\n".join(lines)
 
 
-def test_fleet_of_ten_in_parallel(server, keycloak, tmp_path_factory):
-    keycloak = keycloak.wait_ready()
+def test_fleet_of_ten_in_parallel(server, native_keycloak, tmp_path_factory):
+    keycloak = native_keycloak.wait_ready()
     fleet = Team(server, harness.Project(tmp_path_factory.mktemp("fleet")),
                  tmp_path_factory.mktemp("fleet-out"), f"fleet_{RUN}")
     names = [f"team-{i:02d}" for i in range(10)]
@@ -266,9 +257,9 @@ def test_fleet_of_ten_in_parallel(server, keycloak, tmp_path_factory):
         run("destroy")
 
 
-def test_migration_from_file_state_keeps_secrets(server, keycloak, project,
+def test_migration_from_file_state_keeps_secrets(server, native_keycloak, project,
                                                  tmp_path_factory):
-    keycloak = keycloak.wait_ready()
+    keycloak = native_keycloak.wait_ready()
     stack = project.stack("migrated", {
         "keycloak:deploy": "false", "keycloak:url": keycloak.url, "keycloak:adminUser": "kcadmin",
         "netbird:domain": "netbird.migrated.test", "netbird:realm": "migrated",
