@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 STACK ?= dev
 ROOT := $(CURDIR)
-CACHE ?= $(HOME)/.cache/netbird-keycloak
+CACHE ?= $(or $(NETBIRD_KEYCLOAK_CACHE),$(HOME)/.cache/netbird-keycloak)
+# bootstrap.sh and the tests read the cache folder from here.
+export NETBIRD_KEYCLOAK_CACHE := $(CACHE)
 PY := $(ROOT)/.venv/bin/python
 
 export PULUMI_HOME ?= $(ROOT)/.pulumi-home
@@ -50,7 +52,7 @@ $(ROOT)/.pulumi-passphrase:
 
 up: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(PY) scripts/stack.py up --ensure-secrets --stack $(STACK)
+	@$(PY) scripts/stack.py up --stack $(STACK)
 
 preview: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
@@ -147,7 +149,8 @@ state-migrate: $(PASSPHRASE)
 	@$(PY) scripts/state_migrate.py --from '$(FROM)' --to '$(TO)' $(if $(STACKS),--stacks $(STACKS))
 
 # For typing `pulumi …` yourself with the same toolchain and backend: eval "$$(make -s pulumi-env)"
-pulumi-env:
+pulumi-env: $(PASSPHRASE)
+	@if [ "$(PULUMI_BACKEND_URL)" = "file://$(ROOT)/.pulumi-state" ]; then mkdir -p "$(ROOT)/.pulumi-state"; fi
 	@echo 'export PULUMI_HOME="$(PULUMI_HOME)" PULUMI_BACKEND_URL="$(PULUMI_BACKEND_URL)"'
 	@echo 'export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
 	@echo 'export PATH="$(PULUMI_CLI_ROOT)/bin:$$PATH"'

@@ -10,6 +10,7 @@ from components.netbird_realm import NetBirdRealm
 from components.providers import docker_provider, keycloak_provider
 from components.pulumi_service_account import PulumiServiceAccount
 from components.settings import SettingsError, load_from_pulumi
+from components.stack_secrets import StackSecrets
 
 try:
     settings = load_from_pulumi()
@@ -17,15 +18,24 @@ except SettingsError as error:
     # RunError prints the message alone: the operator needs the keys and fixes, not a traceback.
     raise pulumi.RunError(str(error)) from None
 
-server = KeycloakServer(wiring.SERVER, settings.keycloak, docker_provider(settings.keycloak))
-keycloak = keycloak_provider(server, settings.keycloak)
+kept = StackSecrets(wiring.SECRETS, settings)
+server = KeycloakServer(wiring.SERVER, settings.keycloak, docker_provider(settings.keycloak),
+                        kept.bootstrap_secret, kept.database_password)
+if settings.keycloak.deploy:
+    # The hand-off from Keycloak's temporary bootstrap admin; every Keycloak resource below
+    # logs in as this service account, so none runs before it is done.
+    service_account = PulumiServiceAccount(
+        wiring.SERVICE_ACCOUNT, url=server.url, client_id=settings.keycloak.admin_client_id,
+        client_secret=kept.admin_client_secret, bootstrap_secret=kept.bootstrap_secret,
+        owner=adoption.this_stack(), container=settings.keycloak.container_name,
+        data=settings.keycloak.database_volume_name or settings.keycloak.volume_name)
+    keycloak = keycloak_provider(server, settings.keycloak, service_account.client_secret)
+    pulumi.export("admin_client_id", service_account.client_id)
+else:
+    keycloak = keycloak_provider(server, settings.keycloak)
 # What an interrupted earlier `up` left in Keycloak unrecorded (found by scripts/adopt.py).
 import_ids = adoption.import_ids()
-if settings.keycloak.deploy:
-    service_account = PulumiServiceAccount(wiring.SERVICE_ACCOUNT, settings.keycloak, keycloak,
-                                           import_ids)
-    pulumi.export("admin_client_id", service_account.client_id)
-realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, import_ids)
+realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_password, import_ids)
 
 urls = endpoints(settings.keycloak.url, settings.netbird.realm)
 pulumi.export("integration", settings.netbird.integration)
@@ -38,6 +48,9 @@ pulumi.export("admin_endpoint", urls.admin)
 pulumi.export("admin_console_url", urls.admin_console)
 pulumi.export("realm", realm.realm_name)
 pulumi.export("user_name", realm.user_name)
+# Generated unless the stack file sets netbird:userPassword: `pulumi stack output user_password
+# --show-secrets` shows it.
+pulumi.export("user_password", kept.user_password)
 pulumi.export("netbird_domain", settings.netbird.domain)
 
 if settings.netbird.integration == "connector":

@@ -28,7 +28,8 @@ class KeycloakDatabase(pulumi.ComponentResource):
     jdbc_url: pulumi.Output[str]
 
     def __init__(self, name: str, settings: KeycloakSettings, docker_provider: docker.Provider,
-                 network: Optional[docker.Network], opts: Optional[pulumi.ResourceOptions] = None):
+                 network: Optional[docker.Network], password: pulumi.Output[str],
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:KeycloakDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=docker_provider)
         image = docker.RemoteImage(f"{name}-image", name=settings.postgres_image,
@@ -40,7 +41,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
         port = str(settings.database_port)
         host_network = settings.network_mode == "host"
         self.username = ROLE
-        self.password = pulumi.Output.secret(settings.database_password)
+        self.password = pulumi.Output.secret(password)
         remove_stale_container(settings.database_container_name, settings.docker_host,
                                settings.docker_cert_path)
         container = docker.Container(

@@ -9,6 +9,7 @@ import pulumi_docker as docker
 
 from components.adoption import remove_stale_container
 from components.keycloak_database import KeycloakDatabase, owner_label
+from components.pulumi_service_account import BOOTSTRAP_CLIENT_ID
 from components.settings import KeycloakSettings
 
 # The official image has neither curl nor wget; bash's /dev/tcp reaches the management port.
@@ -39,24 +40,21 @@ def container_command(settings: KeycloakSettings) -> list[str]:
     return command
 
 
-def _bootstrap(password: str) -> list[str]:
-    # None for a stack redeployed onto its kept data after its bootstrap admin was retired.
-    return [f"KC_BOOTSTRAP_ADMIN_PASSWORD={password}"] if password else []
-
-
-def _container_env(settings: KeycloakSettings, bootstrap_password: pulumi.Output[str],
+def _container_env(settings: KeycloakSettings, bootstrap_secret: pulumi.Output[str],
                    database: Optional[KeycloakDatabase]) -> pulumi.Output[list[str]]:
-    """Keycloak's environment, a secret as a whole: it holds the admin and database passwords."""
+    """Keycloak's environment, a secret as a whole: it holds the bootstrap and database secrets.
+    Keycloak reads the bootstrap admin only when it creates the master realm; it is a temporary
+    service account, which the first `up` retires (components/pulumi_service_account.py)."""
     fixed = [] if settings.optimized else ["KC_HEALTH_ENABLED=true"]
-    fixed.append(f"KC_BOOTSTRAP_ADMIN_USERNAME={settings.admin_user}")
+    fixed.append(f"KC_BOOTSTRAP_ADMIN_CLIENT_ID={BOOTSTRAP_CLIENT_ID}")
     if database is None:
-        return pulumi.Output.secret(bootstrap_password).apply(
-            lambda password: [*fixed, *_bootstrap(password)])
+        return pulumi.Output.secret(bootstrap_secret).apply(
+            lambda secret: [*fixed, f"KC_BOOTSTRAP_ADMIN_CLIENT_SECRET={secret}"])
     if not settings.optimized:  # KC_DB is a build-time option, built into an optimized image
         fixed.append("KC_DB=postgres")
     return pulumi.Output.secret(pulumi.Output.all(
-        bootstrap_password, database.jdbc_url, database.password)).apply(
-        lambda values: [*fixed, *_bootstrap(values[0]),
+        bootstrap_secret, database.jdbc_url, database.password)).apply(
+        lambda values: [*fixed, f"KC_BOOTSTRAP_ADMIN_CLIENT_SECRET={values[0]}",
                         f"KC_DB_URL={values[1]}", f"KC_DB_USERNAME={database.username}",
                         f"KC_DB_PASSWORD={values[2]}"])
 
@@ -71,6 +69,8 @@ class KeycloakServer(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: KeycloakSettings,
                  docker_provider: Optional[docker.Provider],
+                 bootstrap_secret: Optional[pulumi.Output[str]] = None,
+                 database_password: Optional[pulumi.Output[str]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:KeycloakServer", name, None, opts)
         self.container: Optional[docker.Container] = None
@@ -83,23 +83,15 @@ class KeycloakServer(pulumi.ComponentResource):
         if docker_provider is None:
             raise ValueError("KeycloakServer needs a docker provider when keycloak:deploy is true")
 
-        self.container = self._container(name, settings, docker_provider)
+        self.container = self._container(name, settings, docker_provider, bootstrap_secret,
+                                         database_password)
         # Derived from the container so the keycloak provider is configured only after it is up.
         self.url = self.container.id.apply(lambda _: settings.admin_base_url)
         self.register_outputs({"url": self.url})
 
-    def _bootstrap_password(self, name: str, settings: KeycloakSettings) -> pulumi.Output[str]:
-        """Keycloak reads the bootstrap admin only when it creates the master realm, and `make
-        up` deletes that admin and drops its password from the stack after the first deploy.
-        The first password stays in the state here, so the container's environment, and with
-        it the container, does not change when the setting goes."""
-        stash = pulumi.Stash(f"{name}-bootstrap-password",
-                             input=pulumi.Output.secret(settings.admin_password),
-                             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["input"]))
-        return pulumi.Output.secret(stash.output)
-
     def _container(self, name: str, settings: KeycloakSettings,
-                   docker_provider: docker.Provider) -> docker.Container:
+                   docker_provider: docker.Provider, bootstrap_secret: pulumi.Output[str],
+                   database_password: Optional[pulumi.Output[str]]) -> docker.Container:
         """The image, the data volume (or the Postgres database) and the Keycloak container."""
         child = pulumi.ResourceOptions(parent=self, provider=docker_provider)
         # A present image is used as it is, never pulled again: offline machines build it locally.
@@ -108,9 +100,9 @@ class KeycloakServer(pulumi.ComponentResource):
         network = docker.Network(f"{name}-network", name=settings.network_name,
                                  opts=child) if settings.network_name else None
         self.database = KeycloakDatabase(f"{name}-postgres", settings, docker_provider, network,
+                                         database_password,
                                          opts=pulumi.ResourceOptions(parent=self)) \
             if settings.database == "postgres" else None
-        bootstrap = self._bootstrap_password(name, settings)
         volumes = []
         if self.database is None:
             # The dev database lives here, so a replaced container keeps every realm and user.
@@ -126,7 +118,7 @@ class KeycloakServer(pulumi.ComponentResource):
             name=settings.container_name,
             image=image.image_id,
             command=container_command(settings),
-            envs=_container_env(settings, bootstrap, self.database),
+            envs=_container_env(settings, bootstrap_secret, self.database),
             network_mode=network.name if network else settings.network_mode,
             # With host networking the ports are the host's already; publishing them is an error.
             ports=None if settings.network_mode == "host" else [docker.ContainerPortArgs(

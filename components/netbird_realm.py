@@ -55,6 +55,7 @@ class NetBirdRealm(pulumi.ComponentResource):
     user_name: pulumi.Output[str]
 
     def __init__(self, name: str, settings: NetBirdSettings, provider: keycloak.Provider,
+                 user_password: pulumi.Input[str],
                  import_ids: Optional[Mapping[str, str]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:NetBirdRealm", name, None, opts)
@@ -91,7 +92,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             last_name=settings.user_last_name,
             enabled=True,
             initial_password=keycloak.UserInitialPasswordArgs(
-                value=pulumi.Output.secret(settings.user_password), temporary=False),
+                value=pulumi.Output.secret(user_password), temporary=False),
             opts=self._adoptable(keep, f"{name}-user"),
         )
 

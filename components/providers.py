@@ -22,13 +22,15 @@ def docker_provider(settings: KeycloakSettings) -> Optional[docker.Provider]:
                            cert_path=settings.docker_cert_path)
 
 
-def keycloak_provider(server: KeycloakServer, settings: KeycloakSettings) -> keycloak.Provider:
-    """Deploying, the first `up` logs in as Keycloak's temporary bootstrap admin and creates the
-    service account (PulumiServiceAccount); every later one logs in as that service account
-    (client credentials). An existing Keycloak: its service-account client or an admin user."""
-    if settings.login == "service-account":
+def keycloak_provider(server: KeycloakServer, settings: KeycloakSettings,
+                      client_secret: Optional[pulumi.Output[str]] = None) -> keycloak.Provider:
+    """Deploying: the service account (PulumiServiceAccount), whose `client_secret` is known only
+    once the hand-off to it is done, so nothing logs in earlier. An existing Keycloak: its
+    service-account client, or an admin user."""
+    if settings.deploy or settings.login == "service-account":
         login = dict(client_id=settings.admin_client_id,
-                     client_secret=pulumi.Output.secret(settings.admin_client_secret))
+                     client_secret=pulumi.Output.secret(client_secret or
+                                                        settings.admin_client_secret))
     else:
         # The provider schema does not mark the password secret; the Output must.
         login = dict(client_id="admin-cli", username=settings.admin_user,

@@ -35,6 +35,8 @@ URL_EXAMPLE = "https://auth.example.com"
 # The realm's password policy as Keycloak writes it back (so a preview shows no change).
 DEFAULT_PASSWORD_POLICY = "length(12) and notUsername(undefined) and passwordHistory(3)"
 MIN_POLICY_LENGTH = check.MIN_PASSWORD_LENGTH
+# The length of a secret the program generates (components/stack_secrets.py).
+GENERATED_LENGTH = 32
 
 
 def _before(info: ValidationInfo, name: str, default=None):
@@ -81,10 +83,10 @@ class KeycloakSettings(Section):
                 "deploying")
     admin_password: str = setting(
         "", key="keycloak:adminPassword", example="<admin password>", secret=True,
-        shown_default="generated for the first deploy",
-        meaning="secret. Deploying: Keycloak's temporary bootstrap admin, used by the first "
-                "`make up` only, which then deletes that admin and removes this setting. "
-                "Existing Keycloak: the password of `adminUser` (or use `adminClientSecret`)")
+        shown_default="deploying: generated, kept in the state",
+        meaning="secret. Deploying: the secret of Keycloak's temporary bootstrap admin (a "
+                "service account), which the first `up` retires. Existing Keycloak: the "
+                "password of `adminUser` (or use `adminClientSecret`)")
     admin_client_id: str = setting(
         "netbird-keycloak-admin", key="keycloak:adminClientId",
         example="netbird-keycloak-admin",
@@ -93,13 +95,9 @@ class KeycloakSettings(Section):
                 "realm `admin` role")
     admin_client_secret: str = setting(
         "", key="keycloak:adminClientSecret", example="<client secret>", secret=True,
-        shown_default="generated when deploying",
-        meaning="secret of `adminClientId` (`make rotate WHAT=admin-client-secret` replaces it)")
-    admin_client_secret_next: str = setting(
-        "", key="keycloak:adminClientSecretNext", example="<client secret>", secret=True,
-        shown_default="unset",
-        meaning="written and removed by `make rotate WHAT=admin-client-secret` only: the new "
-                "secret, set while Pulumi still logs in with the old one")
+        shown_default="deploying: generated, kept in the state",
+        meaning="secret of `adminClientId`; a new value is handed to Keycloak by the next `up` "
+                "(`make rotate WHAT=admin-client-secret`)")
     image: str = setting(
         DEFAULT_KEYCLOAK_IMAGE, key="keycloak:image", example=DEFAULT_KEYCLOAK_IMAGE,
         meaning="pinned tag (not `latest`); an image present locally is never pulled")
@@ -140,7 +138,7 @@ class KeycloakSettings(Section):
         meaning="pinned tag; `netbird-keycloak/postgres:15` where no registry is reachable")
     database_password: str = setting(
         "", key="keycloak:databasePassword", example="<database password>", secret=True,
-        shown_default="generated with `postgres`",
+        shown_default="generated, kept in the state",
         meaning="secret; the password of Postgres role `keycloak`")
     database_volume_name: str = setting(
         None, key="keycloak:databaseVolumeName", example="keycloak-acme-postgres-data",
@@ -226,23 +224,13 @@ class KeycloakSettings(Section):
     @classmethod
     def _admin_client_secret(cls, value: str, info: ValidationInfo) -> str:
         if _before(info, "deploy", True):
-            if not value:
-                raise problem("is required and not set (`make up` generates it)")
-            return check.password(value, "")
+            return check.password(value, "") if value else value
         if not value and not _before(info, "admin_password"):
             raise problem("or keycloak:adminPassword is required when keycloak:deploy is "
                           "false: the secret of keycloak:adminClientId (a master-realm client "
                           "whose service account holds the `admin` role), or the password of "
                           "keycloak:adminUser")
         return value
-
-    @field_validator("admin_client_secret_next")
-    @classmethod
-    def _admin_client_secret_next(cls, value: str, info: ValidationInfo) -> str:
-        if value and not _before(info, "deploy", True):
-            raise problem("is used only when deploying: rotate an existing Keycloak's client "
-                          "secret there, then set keycloak:adminClientSecret")
-        return check.password(value, "") if value else value
 
     @field_validator("image", "postgres_image")
     @classmethod
@@ -300,10 +288,7 @@ class KeycloakSettings(Section):
     def _database_password(cls, value: str, info: ValidationInfo) -> str:
         if not (_before(info, "deploy", True) and _before(info, "database") == "postgres"):
             return ""
-        if not value:
-            raise problem("is required and not set (`make up` generates it)")
-        check.password(value, "keycloak")
-        return value
+        return check.password(value, "keycloak") if value else value
 
     @field_validator("version")
     @classmethod
@@ -311,11 +296,11 @@ class KeycloakSettings(Section):
         return check.version(value)
 
     @property
-    def login(self) -> Literal["bootstrap-admin", "service-account", "admin-user"]:
-        """How Pulumi logs in to Keycloak's Admin API. Deploying: as the temporary bootstrap
-        admin while its password is set (the first `up`), then as the service account."""
+    def login(self) -> Literal["service-account", "admin-user"]:
+        """How Pulumi logs in to Keycloak's Admin API. Deploying: as the service account, which
+        the program hands off to from the temporary bootstrap admin (PulumiServiceAccount)."""
         if self.deploy:
-            return "bootstrap-admin" if self.admin_password else "service-account"
+            return "service-account"
         return "service-account" if self.admin_client_secret else "admin-user"
 
     @property
@@ -383,9 +368,10 @@ class NetBirdSettings(Section):
     user_last_name: str = setting("Admin", key="netbird:userLastName", example="Lovelace",
                                   meaning="that user's last name")
     user_password: str = setting(
-        ..., key="netbird:userPassword", example="<user password>", secret=True,
-        shown_default="generated", meaning="secret; at least 12 characters, not a well-known "
-                                           "password")
+        "", key="netbird:userPassword", example="<user password>", secret=True,
+        shown_default="generated, kept in the state (`pulumi stack output user_password "
+                      "--show-secrets`)",
+        meaning="secret; at least 12 characters, not a well-known password")
     password_policy: str = setting(
         DEFAULT_PASSWORD_POLICY, key="netbird:passwordPolicy", example=DEFAULT_PASSWORD_POLICY,
         meaning="the realm's password policy (Keycloak syntax); must keep `length(12)` or more, "
@@ -467,16 +453,17 @@ class NetBirdSettings(Section):
     @field_validator("user_password")
     @classmethod
     def _user_password(cls, value: str, info: ValidationInfo) -> str:
-        return check.password(value, _before(info, "user_name", ""))
+        return check.password(value, _before(info, "user_name", "")) if value else value
 
     @field_validator("password_policy")
     @classmethod
     def _password_policy(cls, value: str, info: ValidationInfo) -> str:
         policy = check.password_policy(value, DEFAULT_PASSWORD_POLICY, MIN_POLICY_LENGTH)
         password = _before(info, "user_password")
-        if password and len(password) < policy.length:
-            raise problem(f"asks for length({policy.length}), longer than netbird:userPassword: "
-                          "set a longer user password first")
+        if len(password or "x" * GENERATED_LENGTH) < policy.length:
+            raise problem(f"asks for length({policy.length}), longer than netbird:userPassword"
+                          f"{'' if password else f' (generated: {GENERATED_LENGTH} characters)'}:"
+                          " set a longer user password first")
         return policy.text
 
     @field_validator("brute_force_max_wait_seconds")
@@ -548,12 +535,6 @@ def parse_settings(raw: dict[str, RawValue], stack: str) -> Settings:
     if problems or netbird is None or keycloak is None:
         raise SettingsError(problems)
     return Settings(stack=stack, keycloak=keycloak, netbird=netbird)
-
-
-# The secrets `make up` generates when a stack lacks them (the database password only for
-# keycloak:database postgres).
-GENERATED_SECRETS = ("keycloak:adminPassword", "keycloak:adminClientSecret",
-                     "netbird:userPassword", "keycloak:databasePassword")
 
 
 def read_raw_config(get: Callable[[str], Optional[str]], is_secret: Callable[[str], bool],

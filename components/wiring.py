@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from components import netbird_connector, netbird_realm, pulumi_service_account
+from components import netbird_connector, netbird_realm
 from components.adoption import Declared
 from components.settings import Settings
 
 SERVER = "keycloak"
 REALM = "netbird"
 SERVICE_ACCOUNT = "pulumi-service-account"
+SECRETS = "stack-secrets"
 CONNECTOR = "netbird-connector"
 
 
 def adoptable(settings: Settings) -> list[Declared]:
     """Every Keycloak object of the program that adoption looks for (components/adoption.py)."""
     objects = netbird_realm.adoptable(REALM, settings.netbird)
-    if settings.keycloak.deploy:
-        objects += pulumi_service_account.adoptable(SERVICE_ACCOUNT, settings.keycloak)
     if settings.netbird.integration == "connector":
         objects += netbird_connector.adoptable(CONNECTOR, settings.netbird)
     return objects

@@ -22,6 +22,7 @@ from components import wiring
 from components.adoption import (ENV, OWNER_ATTRIBUTE, STALE_ENV, Declared, docker_cli_env,
                                  import_id, owner)
 from components.settings import RawValue, Settings, SettingsError, parse_settings
+from components.stack_secrets import STASH_TYPE, STASHES
 from http_json import http
 from local_keycloak import admin_login, login_for
 
@@ -92,9 +93,29 @@ def _parsed(raw: dict[str, RawValue], stack: str) -> Optional[Settings]:
 
 
 def decrypted_settings(stack: auto.Stack) -> Optional[Settings]:
-    """The stack's settings with their secrets (one CLI call), or None when they are not valid."""
-    return _parsed({key: RawValue(str(value.value), value.secret)
-                    for key, value in stack.get_all_config().items()}, stack.name)
+    """The stack's settings with their secrets, those the program generated read back from the
+    state; None when they are not valid."""
+    raw = {key: RawValue(str(value.value), value.secret)
+           for key, value in stack.get_all_config().items()}
+    if any(key not in raw for key in STASHES):
+        kept = kept_secrets(stack.export_stack().deployment.get("resources") or [])
+        raw.update({key: RawValue(value, secret=True) for key, value in kept.items()
+                    if key not in raw})
+    return _parsed(raw, stack.name)
+
+
+def kept_secrets(resources: list[dict]) -> dict[str, str]:
+    """The secrets the program generated and keeps in the state (components/stack_secrets.py),
+    by the setting that would choose them, from a state export with its secrets shown."""
+    keys = {name: key for key, name in STASHES.items()}
+    found = {}
+    for resource in resources:
+        name = resource["urn"].rsplit("::", 1)[-1]
+        value = (resource.get("outputs") or {}).get("output")
+        if resource.get("type") == STASH_TYPE and name in keys and value is not None:
+            found[keys[name]] = json.loads(value["plaintext"]) \
+                if isinstance(value, dict) and "plaintext" in value else value
+    return found
 
 
 def _names_only(file_config: dict, stack: str) -> Optional[Settings]:

@@ -5,6 +5,9 @@
 #                         [postgres] [actionlint] [peers] [sshd]   (default: all but sshd, which
 #                         the tests add)
 #   scripts/bootstrap.sh --stack NAME   what that stack needs: no images it does not use
+#   scripts/bootstrap.sh --print-steps [--stack NAME | STEP...]   the steps it would run, in order
+#
+# A step runs after the steps it needs (NEEDS below), also when it is named alone.
 #
 # Each piece is taken from the best source that works on this machine, in this order:
 #   CLI:      `pulumi` on PATH at the pinned version -> cached build -> official download ->
@@ -396,7 +399,9 @@ do_actionlint() {
 # The steps a stack needs: the toolchain always; Docker and the images only as its settings use
 # them (an existing Keycloak needs neither, the dev stack no Postgres or production image).
 stack_steps() {
-  "$VENV/bin/python" - "$ROOT/stacks/Pulumi.$1.yaml" "$KEYCLOAK_IMAGE" "$OPTIMIZED_IMAGE" "$POSTGRES_IMAGE" <<'PY'
+  local file=$1
+  [[ $file == */* ]] || file=$ROOT/stacks/Pulumi.$1.yaml
+  "${PYTHON:-$VENV/bin/python}" - "$file" "$KEYCLOAK_IMAGE" "$OPTIMIZED_IMAGE" "$POSTGRES_IMAGE" <<'PY'
 import pathlib, sys, yaml
 path, image, optimized, postgres = sys.argv[1:]
 file = pathlib.Path(path)
@@ -412,12 +417,40 @@ print(" ".join(steps))
 PY
 }
 
+# What each step needs done first. The image is built from the Keycloak distribution where no
+# registry answers, and the plugins' versions are read from the SDKs in the virtualenv.
+declare -A NEEDS=(
+  [venv]="" [cli]="" [language]="cli" [plugins]="venv cli" [docker]="" [keycloak]=""
+  [image]="docker keycloak" [optimized]="image" [postgres]="docker" [actionlint]=""
+  [peers]="venv" [sshd]=""
+)
+
+# The steps named, each after what it needs, each once.
+with_needs() {
+  local -A seen=()
+  local order=()
+  visit() {
+    [ -n "${NEEDS[$1]+set}" ] || fail "no bootstrap step '$1' (steps: ${!NEEDS[*]})"
+    [ -z "${seen[$1]:-}" ] || return 0
+    seen[$1]=1
+    local need; for need in ${NEEDS[$1]}; do visit "$need"; done
+    order+=("$1")
+  }
+  local step; for step in "$@"; do visit "$step"; done
+  echo "${order[*]}"
+}
+
+print_only=
+if [ "${1:-}" = --print-steps ]; then print_only=1; shift; fi
 steps=("$@")
 if [ "${1:-}" = --stack ]; then
-  do_venv
+  [ -n "$print_only" ] || do_venv
   read -r -a steps <<< "$(stack_steps "${2:?--stack needs a stack name}")"
 fi
 [ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image optimized postgres actionlint peers)
+resolved=$(with_needs "${steps[@]}")  # an assignment, so that its failure stops here
+read -r -a steps <<< "$resolved"
+if [ -n "$print_only" ]; then echo "${steps[*]}"; exit 0; fi
 total_start=$(date +%s)
 for s in "${steps[@]}"; do "do_$s"; done
 printf '==> bootstrap done in %ss\n' "$(( $(date +%s) - total_start ))"

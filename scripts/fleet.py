@@ -113,8 +113,6 @@ def run_one(run: Run, command: str, work_dir: Path, out: Path, refresh: bool) ->
             "--work-dir", str(work_dir), "--out", str(out), "--summary-json", str(summary_path)]
     if refresh:
         argv.append("--refresh")
-    if command == "up":
-        argv.append("--ensure-secrets")
     started = time.monotonic()
     with run.log.open("w") as log:
         os.chmod(run.log, 0o600)
@@ -188,8 +186,9 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
 
 
 def new_customer(args: argparse.Namespace, console: Console) -> int:
-    """Writes stacks/Pulumi.<customer>.yaml with its secrets generated, ready for `fleet up`."""
-    from stack import auto, ensure_secrets, open_stack  # noqa: PLC0415
+    """Writes stacks/Pulumi.<customer>.yaml, ready for `fleet up` (the program generates the
+    stack's secrets on its first deploy and keeps them in the state)."""
+    from stack import auto, open_stack  # noqa: PLC0415
 
     name = args.customer
     if not CUSTOMER.match(name):
@@ -215,7 +214,6 @@ def new_customer(args: argparse.Namespace, console: Console) -> int:
                              f"missing: set it with `pulumi config set --stack {name} --secret "
                              "keycloak:adminPassword …` or pass --admin-password-env VAR")
         stack.set_config("keycloak:adminPassword", auto.ConfigValue(password, secret=True))
-    ensure_secrets(stack, console.print)
     console.print(f"wrote {path}; next: fleet up --stacks {name}")
     return 0
 

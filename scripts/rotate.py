@@ -6,10 +6,11 @@ backend-secret       Keycloak issues the `netbird-backend` client a new secret: 
                      netbird:backendSecretRotated gets a new value and `up` regenerates it (the
                      provider's client_secret_regenerate_when_changed). The old secret stops
                      working at once: restart NetBird's management with the new one.
-admin-client-secret  The service account Pulumi logs in with: `up` sets the new secret
-                     (keycloak:adminClientSecretNext) while logging in with the current one; the
-                     new one becomes keycloak:adminClientSecret and a second `up` records the
-                     provider's new login. Deploying stacks only.
+admin-client-secret  The service account Pulumi logs in with: the new secret goes into
+                     keycloak:adminClientSecret and `up` hands it to Keycloak while logging in
+                     with the one the state records (components/pulumi_service_account.py).
+                     A rotation that was interrupted is finished, never given a third secret.
+                     Deploying stacks only.
 user-password        The first NetBird user's password: pulumi-keycloak sets a user's password
                      only when it creates the user, so the new one is set through the Admin API
                      (logged in the way Pulumi is) and stored as netbird:userPassword.
@@ -21,12 +22,13 @@ written again. New secrets are generated here and never printed.
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
 import sys
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
@@ -35,6 +37,7 @@ from pulumi import automation as auto  # noqa: E402
 
 import adopt  # noqa: E402
 import stack as driver  # noqa: E402
+from components import wiring  # noqa: E402
 from components.settings import Settings  # noqa: E402
 from http_json import http  # noqa: E402
 from local_keycloak import admin_login, login_for  # noqa: E402
@@ -68,16 +71,23 @@ def rotate_admin_client_secret(stack: auto.Stack, settings: Settings,
         raise RotationFailed("keycloak:deploy is false: rotate the client's secret in that "
                              "Keycloak, then `pulumi config set --secret "
                              "keycloak:adminClientSecret …`")
-    if settings.keycloak.login != "service-account":
-        raise RotationFailed("the stack still logs in as the bootstrap admin: run `make up` "
-                             "first (it hands over to the service account)")
-    new = secret_value()
-    stack.set_config("keycloak:adminClientSecretNext", new)
-    up()  # logs in with the current secret, sets the new one
-    stack.set_config("keycloak:adminClientSecret", new)
-    stack.remove_config("keycloak:adminClientSecretNext")
-    up()  # the provider logs in with the new one from now on
+    recorded = recorded_admin_client_secret(stack)
+    if recorded is None:
+        raise RotationFailed("the stack was never deployed: `make up` first")
+    chosen = stack.get_all_config().get("keycloak:adminClientSecret")
+    if chosen is None or chosen.value == recorded:
+        stack.set_config("keycloak:adminClientSecret", secret_value())
+    up()  # logs in with the recorded secret (or the pending one), gives Keycloak the new one
     return "nothing to do in NetBird: this secret is Pulumi's own"
+
+
+def recorded_admin_client_secret(stack: auto.Stack) -> Optional[str]:
+    """The secret the state records Keycloak as holding, None before the first deploy."""
+    for resource in stack.export_stack().deployment.get("resources") or []:
+        if resource["urn"].endswith(f"::{wiring.SERVICE_ACCOUNT}"):
+            value = (resource.get("outputs") or {}).get("client_secret")
+            return json.loads(value["plaintext"]) if isinstance(value, dict) else value
+    return None
 
 
 def rotate_user_password(stack: auto.Stack, settings: Settings, up: Callable[[], None]) -> str:
@@ -92,15 +102,22 @@ def rotate_user_password(stack: auto.Stack, settings: Settings, up: Callable[[],
     if status != 200 or len(users or []) != 1:
         raise RotationFailed(f"user {netbird.user_name!r} not found in realm {netbird.realm!r}")
     new = secret_value()
+    # Stored first: a rotation stopped after Keycloak took it never loses the password.
+    old = stack.get_all_config().get("netbird:userPassword")
+    stack.set_config("netbird:userPassword", new)
     status, answer = http("PUT", f"{base}/users/{users[0]['id']}/reset-password",
                           body={"type": "password", "value": new.value, "temporary": False},
                           token=token["access_token"])
-    if status != 204:  # e.g. the password policy refused it; nothing was stored
+    if status != 204:  # e.g. the password policy refused it: the stored one is still right
+        if old is None:
+            stack.remove_config("netbird:userPassword")
+        else:
+            stack.set_config("netbird:userPassword", old)
         raise RotationFailed(f"Keycloak refused the new password ({status}: {answer})")
-    stack.set_config("netbird:userPassword", new)
     up()
     return (f"tell the people who log in as {netbird.user_name!r} that the password changed "
-            f"(`pulumi config get netbird:userPassword --stack {stack.name}` shows it)")
+            f"(`pulumi stack output user_password --show-secrets --stack {stack.name}` shows "
+            "it)")
 
 
 ROTATIONS = {"backend-secret": rotate_backend_secret,

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import runpy
-import secrets
 import socket
 import sys
 import time
@@ -31,9 +30,8 @@ import yaml  # noqa: E402
 from pulumi import automation as auto  # noqa: E402
 
 import adopt  # noqa: E402
-import handoff  # noqa: E402
 import state_lock  # noqa: E402
-from components.settings import GENERATED_SECRETS, SettingsError  # noqa: E402
+from components.settings import SettingsError  # noqa: E402
 from components.connector_json import render_connector_json  # noqa: E402
 from components.setup_env import render_setup_env, write_private  # noqa: E402
 
@@ -104,31 +102,6 @@ def stack_file_config(work_dir: Path, name: str) -> dict:
 def config_flag(config: dict, key: str, default: bool) -> bool:
     """A true/false setting as the stack file holds it (a YAML bool or a "true"/"false" string)."""
     return str(config.get(key, default)).lower() == "true"
-
-
-def ensure_secrets(stack: auto.Stack, show: Callable[[str], None] = lambda line: None
-                   ) -> list[str]:
-    """Generates each missing secret into the stack config, as a Pulumi secret. No defaults."""
-    # Which keys are set is plain in the stack file; reading it spares a CLI call per stack.
-    created = missing_secrets(stack_file_config(stack.workspace.work_dir, stack.name))
-    for key in created:
-        stack.set_config(key, auto.ConfigValue(secrets.token_urlsafe(24), secret=True))
-        show(f"generated {key} (stored as a secret in the stack config)")
-    return created
-
-
-def missing_secrets(config: dict) -> list[str]:
-    """The secrets `make up` generates for a stack file that lacks them."""
-    deploy = config_flag(config, "keycloak:deploy", True)
-    wanted = {
-        # The bootstrap admin's password only before the first deploy: afterwards the service
-        # account logs in, and `make up` has removed the password (scripts/handoff.py).
-        "keycloak:adminPassword": deploy and "keycloak:adminClientSecret" not in config,
-        "keycloak:adminClientSecret": deploy,
-        "netbird:userPassword": True,
-        "keycloak:databasePassword": deploy and config.get("keycloak:database") == "postgres",
-    }
-    return [key for key in GENERATED_SECRETS if key not in config and wanted[key]]
 
 
 def write_env(stack: auto.Stack, out_dir: Path,
@@ -239,15 +212,6 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         check_database_switch(stack)
     if command == "up":
         changes = up(stack, out_dir, refresh, show, events)
-        # A deploying stack that still holds the bootstrap password was just deployed for the
-        # first time (or upgraded): retire Keycloak's temporary admin for the service account.
-        file_config = stack_file_config(stack.workspace.work_dir, stack.name)
-        if config_flag(file_config, "keycloak:deploy", True) and \
-                "keycloak:adminPassword" in file_config:
-            settings = adopt.decrypted_settings(stack)
-            if settings is not None:
-                handoff.hand_off(stack, settings.keycloak,
-                                 lambda: up(stack, out_dir, False, show, []), show)
     elif command == "preview":
         changes = dict(stack.preview(on_output=show, diff=True, refresh=refresh,
                                      color="never", policy_packs=POLICY_PACKS).change_summary)
@@ -345,8 +309,6 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="folder with Pulumi.yaml and stacks/ (default: this project)")
     parser.add_argument("--out", type=Path, default=ROOT / "out")
     parser.add_argument("--refresh", action="store_true", help="refresh before up/preview")
-    parser.add_argument("--ensure-secrets", action="store_true",
-                        help="with up: generate missing secrets first (as `make up` does)")
     parser.add_argument("--summary-json", type=Path,
                         help="write {result, changes, seconds, error} here (used by fleet)")
     args = parser.parse_args(argv)
@@ -360,8 +322,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not stack_file(args.work_dir.resolve(), args.stack).exists():
             raise NoStackFile(no_stack_file(args.work_dir.resolve(), args.stack))
         stack = open_stack(args.stack, args.work_dir.resolve())
-        if args.ensure_secrets:
-            ensure_secrets(stack, show)
         summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
                                         events)
         summary["result"] = "succeeded"

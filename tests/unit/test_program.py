@@ -125,9 +125,9 @@ def test_user_deletion_grants_manage_users():
 
 
 def test_every_resource_names_an_explicit_provider(dev):
-    custom = [r for r in dev.mocks.resources if r.custom and not r.typ.startswith("pulumi:")]
-    # 14: the container, its image and volume; 9 realm objects; the service account's 2.
-    assert len(custom) == 14
+    custom = [r for r in dev.mocks.resources if r.custom and not r.typ.startswith("pulumi")]
+    # 12: the container, its image and volume; 9 realm objects.
+    assert len(custom) == 12
     for resource in custom:
         package = resource.typ.split(":")[0]
         assert resource.provider and f"pulumi:providers:{package}::" in resource.provider, \
@@ -139,9 +139,9 @@ def test_keycloak_provider_settings(dev):
     # Provider inputs travel as strings on the wire.
     assert provider["initialLogin"] == "false"
     assert int(provider["clientTimeout"]) >= 30
-    assert provider["clientId"] == "admin-cli"
-    assert provider["username"] == "kcadmin"
-    assert is_secret_input(provider["password"])
+    # Deploying, Pulumi logs in as its service account from the first run on.
+    assert provider["clientId"] == "netbird-keycloak-admin" and "username" not in provider
+    assert is_secret_input(provider["clientSecret"])
     assert provider["url"] == "http://127.0.0.1:8080"
 
 
@@ -153,8 +153,11 @@ def test_container_runs_keycloak_with_health_and_bootstrap_admin(dev):
     assert c["image"] == "sha256:mockimage"
     assert c["command"] == ["start-dev", "--http-port=8080", "--http-management-port=9000"]
     assert "KC_HEALTH_ENABLED=true" in envs
-    assert "KC_BOOTSTRAP_ADMIN_USERNAME=kcadmin" in envs
-    assert "KC_BOOTSTRAP_ADMIN_PASSWORD=Xk3-vq9-Lm2-Pz7" in envs
+    # A temporary admin service account, not a user: the provider logs in with client
+    # credentials from the first run.
+    assert "KC_BOOTSTRAP_ADMIN_CLIENT_ID=netbird-keycloak-bootstrap" in envs
+    assert "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=Xk3-vq9-Lm2-Pz7" in envs
+    assert not [line for line in envs if line.startswith("KC_BOOTSTRAP_ADMIN_USERNAME")]
     assert c["wait"] is True and c["waitTimeout"] >= 120
     assert c["healthcheck"]["tests"][:3] == ["CMD", "bash", "-c"]
     assert "/health/ready" in c["healthcheck"]["tests"][3]
@@ -227,8 +230,9 @@ def test_outputs_netbird_needs(dev):
     assert e["backend_client_secret"] == "mock-backend-secret"
 
 
-def test_only_the_backend_secret_output_is_secret_and_it_is(dev):
-    assert dev.secret_exports == {"backend_client_secret"}
+def test_only_the_secret_outputs_are_secret_and_they_are(dev):
+    assert dev.secret_exports == {"backend_client_secret", "user_password"}
+    assert dev.exports["user_password"] == BASE["netbird:userPassword"]
 
 
 def test_configured_names_are_used_literally():
@@ -275,7 +279,7 @@ def test_connector_mode_makes_one_confidential_client_and_no_setup_env_objects()
     assert run.exports["connector_client_id"] == "netbird"
     assert run.exports["connector_redirect_url"] == redirect
     assert "backend_client_secret" not in run.exports
-    assert run.secret_exports == {"connector_client_secret"}
+    assert run.secret_exports == {"connector_client_secret", "user_password"}
 
 
 PRODUCTION = {"keycloak:mode": "production", "keycloak:url": "https://auth.example.com",
@@ -350,42 +354,55 @@ def test_optimized_image_starts_without_build_options():
 
 
 
-def test_first_deploy_logs_in_as_bootstrap_admin_and_creates_the_service_account(dev):
+DYNAMIC = "pulumi-python:dynamic:Resource"
+STASH = "pulumi:index:Stash"
+
+
+def test_the_service_account_hand_off_runs_before_any_keycloak_resource(dev):
+    account = dev.mocks.one(DYNAMIC, "pulumi-service-account").inputs
+    assert account["client_id"] == "netbird-keycloak-admin"
+    assert account["url"] == "http://127.0.0.1:8080"
+    assert reveal(account["client_secret"]) == BASE["keycloak:adminClientSecret"]
+    assert reveal(account["bootstrap_secret"]) == BASE["keycloak:adminPassword"]
+    assert account["owner"] == "netbird-keycloak/dev"
+    assert account["data"] == "keycloak-dev-data"
+    # The provider's secret is the hand-off's output: no Keycloak resource logs in before it.
     provider = dev.mocks.one("pulumi:providers:keycloak").inputs
-    assert (provider["clientId"], provider["username"]) == ("admin-cli", "kcadmin")
-    client = dev.mocks.one(CLIENT, "pulumi-service-account-client").inputs
-    assert (client["realmId"], client["clientId"]) == ("master", "netbird-keycloak-admin")
-    assert client["accessType"] == "CONFIDENTIAL" and client["serviceAccountsEnabled"] is True
-    assert not (client["standardFlowEnabled"] or client["directAccessGrantsEnabled"]
-                or client["implicitFlowEnabled"])
-    assert is_secret_input(client["clientSecret"])
-    assert reveal(client["clientSecret"]) == BASE["keycloak:adminClientSecret"]
-    role = dev.mocks.one("keycloak:openid/clientServiceAccountRealmRole:"
-                         "ClientServiceAccountRealmRole").inputs
-    assert (role["realmId"], role["role"]) == ("master", "admin")
-
-
-def test_later_deploys_log_in_as_the_service_account_and_keep_the_container():
-    first = deploy()
-    later = run_program({k: v for k, v in BASE.items() if k != "keycloak:adminPassword"},
-                        ["keycloak:adminClientSecret", "netbird:userPassword"])
-    assert later.error is None, later.error
-    provider = later.mocks.one("pulumi:providers:keycloak").inputs
-    assert provider["clientId"] == "netbird-keycloak-admin" and "username" not in provider
     assert reveal(provider["clientSecret"]) == BASE["keycloak:adminClientSecret"]
-    # The bootstrap password reaches the container through the stash, not the setting: with
-    # the setting gone the container's inputs would change (a replacement) were it not kept.
-    stash = later.mocks.one("pulumi:index:Stash").inputs
-    assert stash["input"] in ("", None) or reveal(stash["input"]) == ""
-    assert first.mocks.one("pulumi:index:Stash").inputs
+    assert dev.mocks.by_type("keycloak:openid/clientServiceAccountRealmRole:"
+                             "ClientServiceAccountRealmRole") == []
 
 
-def test_rotation_sets_the_next_admin_client_secret_while_logging_in_with_the_current():
-    run = run_program(dict(BASE, **{"keycloak:adminClientSecretNext": "Nx5-Tr6-Ui7-Ko8"}),
-                      SECRETS + ["keycloak:adminClientSecretNext"])
+def test_a_stack_file_without_secrets_deploys_with_generated_ones():
+    run = run_program({"netbird:domain": "netbird.example.com"}, [])
     assert run.error is None, run.error
-    client = run.mocks.one(CLIENT, "pulumi-service-account-client").inputs
-    assert reveal(client["clientSecret"]) == "Nx5-Tr6-Ui7-Ko8"
+    stashes = {r.name: r.inputs for r in run.mocks.by_type(STASH)}
+    assert set(stashes) == {"admin-client-secret", "bootstrap-secret", "user-password"}
+    values = [reveal(inputs["input"]) for inputs in stashes.values()]
+    assert all(is_secret_input(inputs["input"]) for inputs in stashes.values())
+    assert len(set(values)) == 3 and all(len(v) == 32 for v in values)
+    user = run.mocks.one("keycloak:index/user:User").inputs
+    assert reveal(user["initialPassword"])["value"] == reveal(stashes["user-password"]["input"])
+    assert run.exports["user_password"] == reveal(stashes["user-password"]["input"])
+    env = reveal(run.mocks.one(CONTAINER).inputs["envs"])
+    bootstrap = reveal(stashes["bootstrap-secret"]["input"])
+    assert f"KC_BOOTSTRAP_ADMIN_CLIENT_SECRET={bootstrap}" in env
+
+
+def test_a_chosen_secret_wins_and_its_stash_follows_it(dev):
+    stash = dev.mocks.one(STASH, "admin-client-secret").inputs
+    assert reveal(stash["input"]) == BASE["keycloak:adminClientSecret"]
+
+
+def test_an_existing_keycloak_keeps_only_the_user_password():
+    run = run_program({"netbird:domain": "netbird.example.com", "keycloak:deploy": "false",
+                       "keycloak:url": "https://auth.example.com",
+                       "keycloak:adminPassword": "Xk3-vq9-Lm2-Pz7"}, ["keycloak:adminPassword"])
+    assert run.error is None, run.error
+    assert [r.name for r in run.mocks.by_type(STASH)] == ["user-password"]
+    assert run.mocks.by_type(DYNAMIC) == []
+    provider = run.mocks.one("pulumi:providers:keycloak").inputs
+    assert (provider["clientId"], provider["username"]) == ("admin-cli", "kcadmin")
 
 
 def test_realm_is_hardened(dev):

@@ -54,7 +54,7 @@ def test_stack_without_a_stack_file_is_refused_before_anything_is_created(tmp_pa
     monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
     out = io.StringIO()
     with contextlib.redirect_stderr(out), contextlib.redirect_stdout(out):
-        code = stack.main(["up", "--ensure-secrets", "--stack", "nosuch",
+        code = stack.main(["up", "--stack", "nosuch",
                            "--work-dir", str(tmp_path)])
     assert code == 1
     assert "has no stack file" in out.getvalue() and "make new CUSTOMER=nosuch" in out.getvalue()
