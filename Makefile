@@ -71,7 +71,7 @@ settings: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh venv cli >/dev/null
 	@$(PY) scripts/settings_table.py show --stack $(STACK)
 
-# Rewrites the README's settings table from components/settings.py.
+# Rewrites the settings table in docs/settings.md from components/settings.py.
 settings-doc:
 	@bash scripts/bootstrap.sh venv >/dev/null
 	@$(PY) scripts/settings_table.py doc
@@ -122,7 +122,7 @@ bench-fleet: bootstrap
 bench-peers: bootstrap
 	@$(PY) bench/peers.py $(ARGS)
 
-# Security (README, "Security"): rotate one secret of a stack; a human admin after the
+# Security (docs/security.md): rotate one secret of a stack; a human admin after the
 # bootstrap admin was retired.
 rotate: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
@@ -132,7 +132,7 @@ admin-user: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh venv cli >/dev/null
 	@$(PY) scripts/admin_user.py --stack $(STACK) $(if $(NAME),--name $(NAME))
 
-# Team state (README, "Team state"): Pulumi's DIY postgres:// backend on a Postgres here.
+# Team state (docs/team-state.md): Pulumi's DIY postgres:// backend on a Postgres here.
 state-db:
 	@bash scripts/bootstrap.sh venv docker postgres >/dev/null
 	@$(PY) scripts/state_db.py start

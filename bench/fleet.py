@@ -87,7 +87,6 @@ def main() -> int:
         stack = driver.open_stack(name, work)
         stack.set_config("keycloak:adminPassword",
                          auto.ConfigValue(keycloak.admin_password, secret=True))
-        driver.ensure_secrets(stack)
 
     results = []
     try:

@@ -4,7 +4,7 @@ Admin REST script. Also a no-op preview against an empty program's preview.
     .venv/bin/python bench/floor.py [--runs 5]        (make bench-floor)
 
 Everything runs against one native Keycloak started for the benchmark, with the toolchain that
-`make bootstrap` installs (see the README for which plugins that is on this machine). Prints a
+`make bootstrap` installs (docs/toolchain.md says which plugins that is on this machine). Prints a
 table of medians and the ratios the project aims at.
 """
 
@@ -110,7 +110,6 @@ def main() -> int:
             stack = driver.open_stack(f"bench-{i}", work)
             stack.set_config("keycloak:adminPassword",
                              auto.ConfigValue(keycloak.admin_password, secret=True))
-            driver.ensure_secrets(stack)
             up.append(timed(lambda: stack.up(color="never")))
             noop.append(timed(lambda: stack.preview(color="never")))
             empty_up.append(timed(lambda: empty.up(color="never")))

@@ -60,7 +60,6 @@ class Ours:
         stack = driver.open_stack(name, self.work)
         stack.set_config("keycloak:adminPassword",
                          auto.ConfigValue(self.keycloak.admin_password, secret=True))
-        driver.ensure_secrets(stack)
         return stack
 
     def run(self, command: str, name: str) -> float:

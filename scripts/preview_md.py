@@ -84,7 +84,8 @@ def render(stack: str, steps: list[dict], counts: dict[str, int]) -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     from stack import (POLICY_PACKS, DatabaseSwitchRefused,  # noqa: PLC0415 - needs the CLI
-                       check_database_switch, open_stack)
+                       _first_error, auto, check_database_switch, open_stack)
+    from components.settings import SettingsError  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
@@ -98,8 +99,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     except DatabaseSwitchRefused as refused:
         print(f"preview of stack {args.stack!r} refused: {refused}", file=sys.stderr)
         return 1
-    result = stack.preview(on_event=events.append, diff=True, color="never",
-                           policy_packs=POLICY_PACKS)
+    try:
+        result = stack.preview(on_event=events.append, diff=True, color="never",
+                               policy_packs=POLICY_PACKS)
+    except auto.CommandError as error:  # a message, not the engine's traceback
+        why = SettingsError.found_in(str(error)) or _first_error(str(error))
+        print(f"preview of stack {args.stack!r} failed: {why}", file=sys.stderr)
+        return 1
     text = render(args.stack, steps_from_events(events), dict(result.change_summary))
     path = args.out / args.stack / "preview.md"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -148,7 +148,7 @@ def check_database_switch(stack: auto.Stack) -> None:
         f"keycloak:database changes from {had.value} to {wanted}: the new database starts "
         f"empty, so Keycloak would come up without realm {config.get('netbird:realm', 'netbird')!r}"
         " and its users (they stay in the old database, whose volume is kept). Move them first "
-        "(kc.sh export on the old Keycloak, kc.sh import on the new one; see README, 'Backups'), "
+        "(kc.sh export on the old Keycloak, kc.sh import on the new one), "
         "then run once with `pulumi config set keycloak:confirmDatabaseSwitch true`, and unset "
         "it afterwards. Nothing was changed.")
 

@@ -8,7 +8,7 @@ The server listens on loopback only and shares the host's network, so the URL wo
 process here. Its password is generated once into D/password (0600) and reaches the server as a
 mounted file, not as environment; the URL names a libpq password file (D/pgpass, 0600) instead of
 the password, so the URL itself can be printed, logged and put in an environment variable.
-A team points everyone at one shared server instead: see the README, "Team state".
+A team points everyone at one shared server instead: see docs/team-state.md.
 """
 
 from __future__ import annotations

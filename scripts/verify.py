@@ -132,14 +132,16 @@ def run_checks(outputs: Mapping[str, Any], password: Optional[str]) -> list[Chec
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev")
+    parser.add_argument("--work-dir", type=Path, default=ROOT)
     args = parser.parse_args(argv)
     from stack import open_stack  # noqa: PLC0415 - needs the Pulumi CLI only here
 
-    outputs = {k: v.value for k, v in open_stack(args.stack, ROOT).outputs().items()}
+    outputs = {k: v.value for k, v in open_stack(args.stack, args.work_dir).outputs().items()}
     if not outputs:
         print(f"stack {args.stack!r} has no outputs: run `make up STACK={args.stack}` first")
         return 1
-    password = os.environ.get("NETBIRD_USER_PASSWORD")
+    # The password the stack keeps (its own choice or the generated one), unless told another.
+    password = os.environ.get("NETBIRD_USER_PASSWORD") or outputs.get("user_password")
     if password is None and sys.stdin.isatty():
         password = getpass.getpass(f"password of Keycloak user {outputs['user_name']!r} "
                                    "(empty to skip): ") or None

@@ -21,12 +21,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import adopt  # noqa: E402
 import preview_md  # noqa: E402,F401 - re-exported for the tests
 import safety_report  # noqa: E402,F401 - re-exported for the tests
 import stack as stack_driver  # noqa: E402
 from components.endpoints import endpoints  # noqa: E402,F401 - re-exported for the tests
 import verify  # noqa: E402,F401 - re-exported for the tests
-from local_keycloak import (CACHE, KEYCLOAK_VERSION, KeycloakAdmin,  # noqa: E402,F401
+from local_keycloak import (CACHE, KEYCLOAK_VERSION, KeycloakAdmin, admin_login,  # noqa: E402,F401
                             NativeKeycloak, http)
 
 KEYCLOAK_IMAGE = f"netbird-keycloak/keycloak:{KEYCLOAK_VERSION}"
@@ -188,3 +189,14 @@ def record_hardening(check: str) -> None:
     assert check in safety_report.HARDENING, check
     done = set((safety_report.record("hardening") or {}).get("passed", []))
     safety_report.save("hardening", {"passed": sorted(done | {check})})
+
+
+def secret(stack, key: str) -> str:
+    """A secret of a stack: the one its stack file sets, or the one the program generated and
+    keeps in the state (components/stack_secrets.py)."""
+    chosen = stack.get_all_config().get(key)
+    if chosen is not None:
+        return chosen.value
+    kept = adopt.kept_secrets(stack.export_stack().deployment.get("resources") or [])
+    assert key in kept, f"stack {stack.name} holds no {key}, chosen or generated"
+    return kept[key]

@@ -39,12 +39,14 @@ def deployed(project, native_keycloak, tmp_path_factory):
     d.containers_before = docker_names("container")
     d.volumes_before = docker_names("volume")
     d.stack = project.stack("e2e", CONFIG)
-    harness.stack_driver.ensure_secrets(d.stack)
-    config = d.stack.get_all_config()
-    d.user_password = config["netbird:userPassword"].value
-    d.admin_password = config["keycloak:adminPassword"].value
+    d.stack_file = harness.stack_driver.stack_file(project.path, "e2e")
+    d.stack_file_before = d.stack_file.read_bytes()
     d.log = []  # everything the engine printed, scanned for secrets at the end
+    # The program alone, as a plain `pulumi up` runs it: no secret set, no driver around it.
     d.up = d.stack.up(color="never", on_output=d.log.append)
+    d.user_password = harness.secret(d.stack, "netbird:userPassword")
+    d.admin_secret = harness.secret(d.stack, "keycloak:adminClientSecret")
+    d.bootstrap_secret = harness.secret(d.stack, "keycloak:adminPassword")
     d.outputs = {k: v.value for k, v in d.stack.outputs().items()}
     d.secret_outputs = {k for k, v in d.stack.outputs().items() if v.secret}
     d.out_dir = tmp_path_factory.mktemp("out")
@@ -56,14 +58,15 @@ def deployed(project, native_keycloak, tmp_path_factory):
 
 @pytest.fixture
 def admin(deployed):
-    return harness.KeycloakAdmin(deployed.outputs["keycloak_url"], "kcadmin",
-                                 deployed.admin_password)
+    return harness.KeycloakAdmin(deployed.outputs["keycloak_url"],
+                                 client_id=deployed.outputs["admin_client_id"],
+                                 client_secret=deployed.admin_secret)
 
 
 def test_up_creates_healthy_container_and_every_object(deployed, admin):
-    # 14 Keycloak and Docker objects (with the realm's events and the service account's client
-    # and role), the bootstrap-password stash, 2 providers, 3 components and the stack itself.
-    assert harness.changes(deployed.up) == {"create": 21}
+    # 12 Keycloak and Docker objects (with the realm's events), the service account, 3 stashes
+    # of generated secrets, 2 providers, 3 components and the stack itself.
+    assert harness.changes(deployed.up) == {"create": 22}
     state = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
                             "keycloak-e2e"], capture_output=True, text=True, check=True)
     assert state.stdout.strip() == "healthy"
@@ -83,6 +86,26 @@ def test_up_creates_healthy_container_and_every_object(deployed, admin):
     assert deployed.secret_outputs == {"backend_client_secret"}
     # Keycloak needs tens of seconds to boot; the realm was created only once it reported ready.
     harness.record_fault("Keycloak slow to start: up waits for its health check (at most 300 s)")
+
+
+def test_first_up_alone_hands_off_and_leaves_the_stack_file_as_it_was(deployed, admin):
+    """No driver: the program generated its secrets into the state, retired Keycloak's
+    temporary admin for its service account, and wrote nothing into the stack file."""
+    assert deployed.stack_file.read_bytes() == deployed.stack_file_before
+    env = subprocess.run(["docker", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
+                          "keycloak-e2e"], capture_output=True, text=True, check=True).stdout
+    assert f"KC_BOOTSTRAP_ADMIN_CLIENT_SECRET={deployed.bootstrap_secret}" in env.splitlines()
+    status, _ = harness.admin_login(deployed.outputs["keycloak_url"],
+                                    client_id="netbird-keycloak-bootstrap",
+                                    client_secret=deployed.bootstrap_secret)
+    assert status in (400, 401)  # the temporary admin is gone: its secret opens nothing
+    clients = admin.get("/master/clients")
+    assert not [c for c in clients if (c.get("attributes") or {}).get("is_temporary_admin")]
+    users = admin.get("/master/users?briefRepresentation=false")
+    assert not [u for u in users if (u.get("attributes") or {}).get("is_temporary_admin")]
+    # Secrets the program made are long, different and secret outputs where exported.
+    assert len({deployed.user_password, deployed.admin_secret, deployed.bootstrap_secret}) == 3
+    assert "user_password" in deployed.secret_outputs
 
 
 def test_discovery_issuer_equals_stack_output(deployed):
@@ -213,7 +236,8 @@ def test_destroy_removes_what_the_stack_created_and_nothing_else(deployed):
 
 def test_no_secret_in_plain_text_in_state_output_logs_or_repository(deployed, pulumi_session):
     secrets = {
-        "admin password": deployed.admin_password,
+        "bootstrap secret": deployed.bootstrap_secret,
+        "admin client secret": deployed.admin_secret,
         "user password": deployed.user_password,
         "backend client secret": deployed.outputs["backend_client_secret"],
         "state passphrase": os.environ["PULUMI_CONFIG_PASSPHRASE"],

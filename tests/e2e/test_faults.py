@@ -18,7 +18,6 @@ def test_unreachable_docker_engine_fails_clearly_and_changes_nothing(project):
         "keycloak:image": harness.KEYCLOAK_IMAGE, "keycloak:url": "http://127.0.0.1:48080",
         "docker:host": "tcp://127.0.0.1:1",  # nothing listens there
     })
-    harness.stack_driver.ensure_secrets(stack)
     code, message = harness.run_script(harness.stack_driver.main, "up", project=project,
                                        stack=stack.name)
     assert code == 1, message
@@ -136,7 +135,6 @@ def test_keycloak_stopped_mid_up_then_next_up_converges(project, tmp_path):
     })
     stack.set_config("keycloak:adminPassword",
                      harness.stack_driver.auto.ConfigValue(password, secret=True))
-    harness.stack_driver.ensure_secrets(stack)
 
     def restart():
         nonlocal keycloak, proxy
@@ -176,7 +174,7 @@ def test_keycloak_stopped_mid_up_then_next_up_converges(project, tmp_path):
         assert harness.changes(stack.preview(color="never")) == {}
         outputs = {k: v.value for k, v in stack.outputs().items()}
         checks = harness.verify.run_checks(
-            outputs, stack.get_all_config()["netbird:userPassword"].value)
+            outputs, harness.secret(stack, "netbird:userPassword"))
         assert all(c.ok for c in checks), [c.line() for c in checks]
         stack.destroy(color="never")
     finally:

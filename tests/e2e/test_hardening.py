@@ -60,13 +60,12 @@ class Hardened:
         stack = harness.stack_driver.open_stack("hard", self.project.path)
         return {k: v.value for k, v in stack.get_all_config().items()}
 
-    def file_config(self) -> dict:
-        return yaml.safe_load((self.project.path / "stacks" / "Pulumi.hard.yaml").read_text()
-                              )["config"]
+    def secret(self, key: str) -> str:
+        return harness.secret(harness.stack_driver.open_stack("hard", self.project.path), key)
 
     def admin(self) -> harness.KeycloakAdmin:
         return harness.KeycloakAdmin(URL, client_id="netbird-keycloak-admin",
-                                     client_secret=self.config()["keycloak:adminClientSecret"])
+                                     client_secret=self.secret("keycloak:adminClientSecret"))
 
     def outputs(self) -> dict:
         stack = harness.stack_driver.open_stack("hard", self.project.path)
@@ -77,9 +76,10 @@ class Hardened:
 def hard(tmp_path_factory):
     h = Hardened(harness.Project(tmp_path_factory.mktemp("hard")),
                  tmp_path_factory.mktemp("hard-out"))
-    (h.project.path / "stacks" / "Pulumi.hard.yaml").write_text(
-        yaml.safe_dump({"config": CONFIG}))
-    code, h.first_up = h.stack("up", "--ensure-secrets")
+    h.stack_file = h.project.path / "stacks" / "Pulumi.hard.yaml"
+    h.stack_file.write_text(yaml.safe_dump({"config": CONFIG}))
+    h.stack_file_before = h.stack_file.read_bytes()
+    code, h.first_up = h.stack("up")
     assert code == 0, h.first_up[-3000:]
     yield h
     h.stack("destroy")
@@ -98,30 +98,32 @@ def refused(answer: tuple[int, object]) -> bool:
 
 
 def test_first_up_retires_the_bootstrap_admin_for_the_service_account(hard):
-    assert "deleted Keycloak's temporary bootstrap admin 'kcadmin'" in hard.first_up
-    assert "keycloak:adminPassword" not in hard.file_config()
+    assert hard.stack_file.read_bytes() == hard.stack_file_before
     admin = hard.admin()
     users = admin.get("/master/users?briefRepresentation=false")
     assert [u for u in users if (u.get("attributes") or {}).get("is_temporary_admin")] == []
-    assert "kcadmin" not in {u["username"] for u in users}
+    clients = admin.get("/master/clients")
+    assert [c for c in clients if (c.get("attributes") or {}).get("is_temporary_admin")] == []
+    assert "netbird-keycloak-bootstrap" not in {c["clientId"] for c in clients}
     client, = admin.get("/master/clients?clientId=netbird-keycloak-admin")
     assert client["serviceAccountsEnabled"] and not client["publicClient"]
     assert not (client["standardFlowEnabled"] or client["directAccessGrantsEnabled"])
     account = admin.get(f"/master/clients/{client['id']}/service-account-user")
     roles = admin.get(f"/master/users/{account['id']}/role-mappings/realm")
     assert "admin" in {r["name"] for r in roles}
-    # The container still carries the first password; it opens nothing any more.
+    # The container still carries the bootstrap secret; it opens nothing any more.
     env = subprocess.run(["docker", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
                           CONTAINER], capture_output=True, text=True, check=True).stdout
     bootstrap = next(line.split("=", 1)[1] for line in env.splitlines()
-                     if line.startswith("KC_BOOTSTRAP_ADMIN_PASSWORD="))
-    status, body = admin_login(URL, user="kcadmin", password=bootstrap)
+                     if line.startswith("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET="))
+    status, body = admin_login(URL, client_id="netbird-keycloak-bootstrap",
+                               client_secret=bootstrap)
     assert status in (400, 401) and "access_token" not in str(body)
     harness.record_hardening("no temporary admin after make up")
 
 
 def test_second_up_and_preview_need_no_bootstrap_password(hard):
-    assert "keycloak:adminPassword" not in hard.config()
+    assert hard.config() == {k: v for k, v in CONFIG.items()}  # no secret in the stack file
     assert hard.changes("up") == {}
     assert hard.changes("preview") == {}
     harness.record_hardening("later ups and previews without the bootstrap password")
@@ -142,7 +144,7 @@ def test_drift_made_through_the_admin_api_is_repaired(hard):
 
 
 def test_brute_force_detection_locks_after_the_configured_failures(hard):
-    outputs, password = hard.outputs(), hard.config()["netbird:userPassword"]
+    outputs, password = hard.outputs(), hard.secret("netbird:userPassword")
     admin = hard.admin()
     user, = admin.get("/netbird/users?username=netbird&exact=true")
     status_path = f"/netbird/attack-detection/brute-force/users/{user['id']}"
@@ -168,7 +170,7 @@ def test_password_policy_refuses_weak_and_reused_passwords(hard):
     status, body = admin("PUT", reset, {"type": "password", "value": "Short-1",
                                         "temporary": False})
     assert status == 400 and "invalidPasswordMinLength" in str(body)
-    current = hard.config()["netbird:userPassword"]
+    current = hard.secret("netbird:userPassword")
     status, body = admin("PUT", reset, {"type": "password", "value": current,
                                         "temporary": False})
     assert status == 400 and "invalidPasswordHistory" in str(body)
@@ -209,12 +211,11 @@ def test_rotate_backend_secret(hard):
 
 
 def test_rotate_admin_client_secret(hard):
-    old = hard.config()["keycloak:adminClientSecret"]
+    old = hard.secret("keycloak:adminClientSecret")
     code, output = hard.script("rotate.py", "--stack", "hard", "--what", "admin-client-secret")
     assert code == 0, output[-3000:]
-    new = hard.config()["keycloak:adminClientSecret"]
+    new = hard.secret("keycloak:adminClientSecret")
     assert new != old and new not in output
-    assert "keycloak:adminClientSecretNext" not in hard.file_config()
     assert admin_login(URL, client_id="netbird-keycloak-admin", client_secret=old)[0] == 401
     assert admin_login(URL, client_id="netbird-keycloak-admin", client_secret=new)[0] == 200
     assert hard.changes("preview") == {}
@@ -222,10 +223,10 @@ def test_rotate_admin_client_secret(hard):
 
 
 def test_rotate_user_password(hard):
-    outputs, old = hard.outputs(), hard.config()["netbird:userPassword"]
+    outputs, old = hard.outputs(), hard.secret("netbird:userPassword")
     code, output = hard.script("rotate.py", "--stack", "hard", "--what", "user-password")
     assert code == 0, output[-3000:]
-    new = hard.config()["netbird:userPassword"]
+    new = hard.secret("netbird:userPassword")
     assert new != old and new not in output
     assert refused(token(outputs, old))
     assert token(outputs, new)[0] == 200

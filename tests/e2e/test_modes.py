@@ -27,7 +27,6 @@ def connector(project, native_keycloak, tmp_path_factory):
     })
     stack.set_config("keycloak:adminPassword",
                      harness.stack_driver.auto.ConfigValue(keycloak.admin_password, secret=True))
-    harness.stack_driver.ensure_secrets(stack)
     up = stack.up(color="never", policy_packs=harness.stack_driver.POLICY_PACKS)
     out = tmp_path_factory.mktemp("connector-out")
     yield stack, up, out
@@ -36,8 +35,9 @@ def connector(project, native_keycloak, tmp_path_factory):
 
 def test_connector_file_holds_issuer_client_and_secret(connector):
     stack, up, out = connector
-    # realm, its events, user, connector client, the provider, 3 components and the stack
-    assert harness.changes(up) == {"create": 9}
+    # realm, its events, user, connector client, the user-password stash, the provider,
+    # 4 components and the stack
+    assert harness.changes(up) == {"create": 11}
     path = harness.stack_driver.write_env(stack, out)
     assert path.name == "netbird-connector.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -86,7 +86,6 @@ def production(project):
         "keycloak:containerName": "keycloak-e2e-prod",
         "keycloak:databaseVolumeName": "keycloak-e2e-prod-pgdata",
     })
-    harness.stack_driver.ensure_secrets(stack)
     try:
         up = stack.up(color="never")
         yield stack, up
@@ -131,7 +130,7 @@ def test_production_mode_serves_the_public_issuer(production):
 def test_postgres_mode_passes_the_token_audience_test(production):
     stack, _ = production
     outputs = _internal({k: v.value for k, v in stack.outputs().items()})
-    status, body = harness.user_token(outputs, stack.get_all_config()["netbird:userPassword"].value)
+    status, body = harness.user_token(outputs, harness.secret(stack, "netbird:userPassword"))
     assert status == 200, body
     claims = harness.verify.jwt_claims(body["access_token"])
     assert "netbird-client" in claims["aud"] and claims["sub"] and claims["azp"] == "netbird-client"
@@ -144,7 +143,7 @@ def test_postgres_mode_passes_the_token_audience_test(production):
 
 def test_database_password_is_never_in_plain_text(production, pulumi_session, project):
     stack, _ = production
-    password = stack.get_all_config()["keycloak:databasePassword"].value
+    password = harness.secret(stack, "keycloak:databasePassword")
     assert len(password) >= 24
     places = {str(p): p.read_text(errors="replace")
               for p in pulumi_session.rglob("*") if p.is_file()}
@@ -166,7 +165,7 @@ def test_replaced_keycloak_container_keeps_users_and_secrets_in_postgres(product
     after = {k: v.value for k, v in stack.outputs().items()}
     assert after["backend_client_secret"] == before["backend_client_secret"]
     status, body = harness.user_token(_internal(after),
-                                      stack.get_all_config()["netbird:userPassword"].value)
+                                      harness.secret(stack, "netbird:userPassword"))
     assert status == 200, body
 
 

@@ -184,7 +184,6 @@ def test_container_runs_on_the_engine_named_by_docker_host(project, second_engin
         host, cert_path, tls_clients = request.getfixturevalue("tls_host")
         config.update({"docker:host": host, "docker:certPath": cert_path})
     stack = project.stack(f"remote-{transport}", config)
-    harness.stack_driver.ensure_secrets(stack)
     try:
         stack.up(color="never")
         outputs = {k: v.value for k, v in stack.outputs().items()}

@@ -1,4 +1,4 @@
-"""What the settings declarations drive (unit: no Pulumi): the README's table, the fix commands
+"""What the settings declarations drive (unit: no Pulumi): the table in docs/settings.md, the fix commands
 naming the stack, typo hints, the refusal of a stack without its stack file."""
 
 import contextlib
@@ -20,7 +20,7 @@ def problems(**changes) -> list[str]:
 
 
 def test_readme_table_is_generated_from_the_declarations():
-    readme = settings_table.README.read_text()
+    readme = settings_table.TABLE_DOC.read_text()
     assert settings_table.with_table(readme) == readme, "run `make settings-doc`"
     assert "| `keycloak:httpPort` | `8080` | HTTP port (1-65535) |" in settings_table.render()
 

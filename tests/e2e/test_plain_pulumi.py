@@ -1,0 +1,168 @@
+"""`pulumi up` is the whole product: a new stack whose file holds only its domain, image and
+ports, deployed with the CLI typed in a shell after `eval "$(make -s pulumi-env)"` (no driver):
+the program generates its secrets into the state, hands off from Keycloak's temporary bootstrap
+admin to its service account, and leaves the stack file as it was. Then a destroy, the stack's
+state lost, and an `up` on the kept data volume: refused with the volume named and the ways
+out, and each way out works.
+
+The tests run in order on one stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e import harness
+
+STACK = "plain"
+CONTAINER = f"{harness.TEST_PREFIX}-plain"
+VOLUME = f"{CONTAINER}-data"
+HTTP_PORT = harness.free_port()
+CONFIG = {
+    "netbird:domain": "netbird.plain.test",
+    "keycloak:image": harness.KEYCLOAK_IMAGE,
+    # This machine's engine has no bridge; host networking is what the dev stack uses too.
+    "keycloak:networkMode": "host",
+    "keycloak:httpPort": str(HTTP_PORT),
+    "keycloak:managementPort": str(harness.free_port()),
+    "keycloak:containerName": CONTAINER,
+    "keycloak:volumeName": VOLUME,
+}
+URL = f"http://127.0.0.1:{HTTP_PORT}"
+
+
+class Plain:
+    def __init__(self, project: harness.Project):
+        self.project = project
+        self.file = project.path / "stacks" / f"Pulumi.{STACK}.yaml"
+
+    def typed(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """A command as an operator types it, with the project's toolchain and backend."""
+        return subprocess.run(
+            ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && {command}'],
+            cwd=self.project.path, capture_output=True, text=True, timeout=timeout)
+
+    def ok(self, command: str) -> str:
+        run = self.typed(command)
+        assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+        return run.stdout
+
+    def outputs(self) -> dict:
+        return json.loads(self.ok(f"pulumi stack output --json --show-secrets --stack {STACK}"))
+
+    def script(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(harness.ROOT / ".venv/bin/python"), *args, "--stack", STACK,
+                               "--work-dir", str(self.project.path)],
+                              capture_output=True, text=True, timeout=300,
+                              cwd=self.project.path)
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    p = Plain(harness.Project(tmp_path_factory.mktemp("plain")))
+    p.file.write_text("# only what a person chose\n" + yaml.safe_dump({"config": CONFIG}))
+    p.ok(f"pulumi stack init {STACK} --non-interactive")
+    p.before = p.file.read_bytes()  # with the salt `stack init` wrote: nothing changes it now
+    p.up = p.ok(f"pulumi up --yes --non-interactive --stack {STACK} "
+                f"--policy-pack {harness.ROOT / 'policy'}")
+    yield p
+    p.typed(f"pulumi config set netbird:protectRealm false --stack {STACK}")
+    p.typed(f"pulumi up --yes --non-interactive --stack {STACK}")
+    p.typed(f"pulumi destroy --yes --non-interactive --stack {STACK}")
+    subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True)
+    subprocess.run(["docker", "volume", "rm", "-f", VOLUME], capture_output=True)
+
+
+def container_env() -> list[str]:
+    return subprocess.run(["docker", "inspect", "-f",
+                           "{{range .Config.Env}}{{println .}}{{end}}", CONTAINER],
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def test_plain_up_deploys_a_stack_that_holds_only_a_domain(plain):
+    assert "netbird-keycloak-guardrails" in plain.up  # the policy pack ran
+    assert plain.file.read_bytes() == plain.before  # not one byte written by `up`
+    outputs = plain.outputs()
+    assert outputs["issuer_url"] == f"http://localhost:{HTTP_PORT}/realms/netbird"
+    assert len(outputs["user_password"]) == 32
+
+
+def test_no_temporary_admin_is_left_and_its_secret_opens_nothing(plain):
+    bootstrap = next(line.split("=", 1)[1] for line in container_env()
+                     if line.startswith("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET="))
+    status, body = harness.admin_login(URL, client_id="netbird-keycloak-bootstrap",
+                                       client_secret=bootstrap)
+    assert status in (400, 401) and "access_token" not in str(body)
+    stack = harness.stack_driver.open_stack(STACK, plain.project.path)
+    admin = harness.KeycloakAdmin(URL, client_id="netbird-keycloak-admin",
+                                  client_secret=harness.secret(stack,
+                                                               "keycloak:adminClientSecret"))
+    for kind in ("users", "clients"):
+        found = admin.get(f"/master/{kind}?briefRepresentation=false")
+        assert not [x for x in found if (x.get("attributes") or {}).get("is_temporary_admin")]
+
+
+def test_plain_preview_shows_no_changes(plain):
+    out = plain.ok(f"pulumi preview --expect-no-changes --non-interactive --stack {STACK} "
+                   f"--policy-pack {harness.ROOT / 'policy'}")
+    assert "unchanged" in out
+    assert plain.file.read_bytes() == plain.before
+
+
+def test_make_env_and_make_verify_pass(plain):
+    env = plain.script(str(harness.ROOT / "scripts/stack.py"), "env",
+                       "--out", str(plain.project.path / "out"))
+    assert env.returncode == 0, env.stdout + env.stderr
+    assert (plain.project.path / "out" / STACK / "setup.env").exists()
+    verify = plain.script(str(harness.ROOT / "scripts/verify.py"))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "4 passed, 0 failed" in verify.stdout  # the user token too: the kept password
+
+
+def test_up_after_the_state_was_lost_names_the_kept_volume_and_changes_nothing(plain):
+    """`destroy` keeps the data volume (users are never lost); with the stack's state gone (a
+    new stack of the same name, as after losing the backend) the generated secrets are new."""
+    old_secret = harness.secret(harness.stack_driver.open_stack(STACK, plain.project.path),
+                                "keycloak:adminClientSecret")
+    plain.ok(f"pulumi config set netbird:protectRealm false --stack {STACK}")
+    plain.ok(f"pulumi up --yes --non-interactive --stack {STACK}")
+    plain.ok(f"pulumi destroy --yes --non-interactive --stack {STACK}")
+    plain.ok(f"pulumi stack rm --yes --preserve-config --non-interactive --stack {STACK}")
+    plain.ok(f"pulumi stack init {STACK} --non-interactive")
+    up = plain.typed(f"pulumi up --yes --non-interactive --stack {STACK}")
+    assert up.returncode != 0
+    said = up.stdout + up.stderr
+    assert f"the data volume {VOLUME}" in said, said[-3000:]
+    assert "pulumi config set --secret keycloak:adminClientSecret" in said
+    assert f"docker volume rm {VOLUME}" in said
+    # Nothing in Keycloak changed: the old service account still logs in.
+    assert harness.admin_login(URL, client_id="netbird-keycloak-admin",
+                               client_secret=old_secret)[0] == 200
+    # The first way out: the old secret, from a backup of the old stack.
+    set_secret = subprocess.run(
+        ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && pulumi config set '
+                       f'--secret keycloak:adminClientSecret --stack {STACK}'],
+        input=old_secret, cwd=plain.project.path, capture_output=True, text=True, timeout=120)
+    assert set_secret.returncode == 0, set_secret.stderr
+    plain.ok(f"pulumi up --yes --non-interactive --stack {STACK}")
+    plain.ok(f"pulumi preview --expect-no-changes --non-interactive --stack {STACK}")
+
+
+def test_the_other_way_out_starts_afresh_on_a_new_volume(plain):
+    plain.ok(f"pulumi destroy --yes --non-interactive --stack {STACK}")
+    plain.ok(f"pulumi config rm keycloak:adminClientSecret --stack {STACK}")
+    plain.ok(f"pulumi stack rm --yes --preserve-config --non-interactive --stack {STACK}")
+    subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True)
+    subprocess.run(["docker", "volume", "rm", VOLUME], capture_output=True, check=True)
+    plain.ok(f"pulumi stack init {STACK} --non-interactive")
+    plain.ok(f"pulumi up --yes --non-interactive --stack {STACK}")
+    assert len(plain.outputs()["user_password"]) == 32
+    assert os.environ.get("PULUMI_BACKEND_URL")  # the session's own backend, not the project's
+    assert not Path(harness.ROOT / ".pulumi-state" / ".pulumi" / "stacks" / "netbird-keycloak"
+                    / f"{STACK}.json").exists()
