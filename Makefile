@@ -7,6 +7,8 @@ CACHE ?= $(or $(NETBIRD_KEYCLOAK_CACHE),$(HOME)/.cache/netbird-keycloak)
 # bootstrap.sh and the tests read the cache folder from here.
 export NETBIRD_KEYCLOAK_CACHE := $(CACHE)
 PY := $(ROOT)/.venv/bin/python
+# The project's one command (netbird_keycloak/cli.py); the targets below are short aliases of it.
+NK := $(ROOT)/.venv/bin/netbird-keycloak
 
 export PULUMI_HOME ?= $(ROOT)/.pulumi-home
 export PULUMI_BACKEND_URL ?= file://$(ROOT)/.pulumi-state
@@ -52,46 +54,46 @@ $(ROOT)/.pulumi-passphrase:
 
 up: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(PY) scripts/stack.py up --stack $(STACK)
+	@$(NK) up --stack $(STACK)
 
 preview: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(PY) scripts/stack.py preview --stack $(STACK)
+	@$(NK) preview --stack $(STACK)
 
 refresh: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(PY) scripts/stack.py refresh --stack $(STACK)
+	@$(NK) refresh --stack $(STACK)
 
 down: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(PY) scripts/stack.py destroy --stack $(STACK)
+	@$(NK) destroy --stack $(STACK)
 
 # The value in force of every setting of a stack, and where it came from.
 settings: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh venv cli >/dev/null
-	@$(PY) scripts/settings_table.py show --stack $(STACK)
+	@$(NK) settings --stack $(STACK)
 
 # Rewrites the settings table in docs/settings.md from components/settings.py.
 settings-doc:
 	@bash scripts/bootstrap.sh venv >/dev/null
-	@$(PY) scripts/settings_table.py doc
+	@$(NK) settings-doc
 
 env: $(PASSPHRASE)
-	@$(PY) scripts/stack.py env --stack $(STACK)
+	@$(NK) env --stack $(STACK)
 
 verify: $(PASSPHRASE)
-	@$(PY) scripts/verify.py --stack $(STACK)
+	@$(NK) verify --stack $(STACK)
 
 preview-md: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(PY) scripts/preview_md.py --stack $(STACK)
+	@$(NK) preview-md --stack $(STACK)
 
 # Many stacks: make fleet ARGS="up --all --parallel 4"; make new CUSTOMER=acme DOMAIN=netbird.acme.example
 fleet: bootstrap $(PASSPHRASE)
-	@$(PY) scripts/fleet.py $(ARGS)
+	@$(NK) fleet $(ARGS)
 
 new: bootstrap $(PASSPHRASE)
-	@$(PY) scripts/fleet.py new $(CUSTOMER) --domain $(DOMAIN) $(ARGS)
+	@$(NK) fleet new $(CUSTOMER) --domain $(DOMAIN) $(ARGS)
 
 lint-workflows:
 	@bash scripts/bootstrap.sh actionlint
@@ -113,40 +115,40 @@ clean:
 	rm -rf out .pytest_cache
 
 bench-floor: bootstrap
-	@$(PY) bench/floor.py --runs $(or $(RUNS),3)
+	@$(PY) -m bench.floor --runs $(or $(RUNS),3)
 
 bench-fleet: bootstrap
-	@$(PY) bench/fleet.py $(ARGS)
+	@$(PY) -m bench.fleet $(ARGS)
 
 # This program side by side with OpenTofu + terraform-provider-keycloak and a realm import.
 bench-peers: bootstrap
-	@$(PY) bench/peers.py $(ARGS)
+	@$(PY) -m bench.peers $(ARGS)
 
 # Security (docs/security.md): rotate one secret of a stack; a human admin after the
 # bootstrap admin was retired.
 rotate: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(PY) scripts/rotate.py --stack $(STACK) --what '$(WHAT)'
+	@$(NK) rotate --stack $(STACK) --what '$(WHAT)'
 
 admin-user: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh venv cli >/dev/null
-	@$(PY) scripts/admin_user.py --stack $(STACK) $(if $(NAME),--name $(NAME))
+	@$(NK) admin-user --stack $(STACK) $(if $(NAME),--name $(NAME))
 
 # Team state (docs/team-state.md): Pulumi's DIY postgres:// backend on a Postgres here.
 state-db:
 	@bash scripts/bootstrap.sh venv docker postgres >/dev/null
-	@$(PY) scripts/state_db.py start
+	@$(NK) state-db start
 
 state-db-stop:
-	@$(PY) scripts/state_db.py stop
+	@$(NK) state-db stop
 
 state-unlock: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh venv cli >/dev/null
-	@$(PY) scripts/stack.py unlock --stack $(STACK)
+	@$(NK) unlock --stack $(STACK)
 
 state-migrate: $(PASSPHRASE)
 	@bash scripts/bootstrap.sh venv cli >/dev/null
-	@$(PY) scripts/state_migrate.py --from '$(FROM)' --to '$(TO)' $(if $(STACKS),--stacks $(STACKS))
+	@$(NK) state-migrate --from '$(FROM)' --to '$(TO)' $(if $(STACKS),--stacks $(STACKS))
 
 # For typing `pulumi …` yourself with the same toolchain and backend: eval "$$(make -s pulumi-env)"
 pulumi-env: $(PASSPHRASE)
@@ -158,4 +160,4 @@ pulumi-env: $(PASSPHRASE)
 
 safety-report:
 	@bash scripts/bootstrap.sh venv >/dev/null
-	@$(PY) scripts/safety_report.py
+	@$(NK) safety-report

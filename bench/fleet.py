@@ -1,11 +1,11 @@
 """Fleet throughput: N customer realms on one shared Keycloak, `fleet up` sequential vs parallel,
 with the state in a file backend or in PostgreSQL (Pulumi's DIY postgres:// backend).
 
-    .venv/bin/python bench/fleet.py [--sizes 1,10,50] [--runs 3] [--parallel 4]
+    .venv/bin/python -m bench.fleet [--sizes 1,10,50] [--runs 3] [--parallel 4]
                                     [--modes sequential,parallel] [--backends file,postgres]
     (make bench-fleet ARGS='…')
 
-Per size, mode and backend it runs `scripts/fleet.py up` on a fresh state backend (a new folder,
+Per size, mode and backend it runs `netbird_keycloak/fleet.py up` on a fresh state backend (a new folder,
 or a new table in a state server of this run; realms deleted between runs, outside the timing)
 and records wall time and the peak summed RSS of the fleet's process tree (fleet, per-stack
 drivers, Pulumi CLIs, provider plugins; not Keycloak, not the state server). Prints medians.
@@ -21,17 +21,19 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
-import stack as driver  # noqa: E402
-import state_db  # noqa: E402
-from local_keycloak import KeycloakAdmin, NativeKeycloak  # noqa: E402
-from measure import measured, scratch  # noqa: E402
-from pulumi import automation as auto  # noqa: E402
+from pulumi import automation as auto
+
+from bench.measure import measured, scratch
+from netbird_keycloak import stack as driver
+from netbird_keycloak import state_db
+from netbird_keycloak.keycloak_admin import KeycloakAdmin
+from netbird_keycloak.local_keycloak import NativeKeycloak
+
 
 def fleet_up(work: Path, names: list[str], parallel: int) -> tuple[float, int, int]:
     """Wall seconds, peak tree RSS and exit code of one `fleet up`."""
-    return measured([sys.executable, str(ROOT / "scripts" / "fleet.py"), "up", "--stacks",
+    return measured([sys.executable, "-m", "netbird_keycloak.fleet", "up", "--stacks",
                      ",".join(names), "--parallel", str(parallel), "--work-dir", str(work),
                      "--out", str(work / "out")])
 

@@ -1,7 +1,7 @@
 """How far `pulumi up` of one stack is from the floor: the same realm objects created by a plain
 Admin REST script. Also a no-op preview against an empty program's preview.
 
-    .venv/bin/python bench/floor.py [--runs 5]        (make bench-floor)
+    .venv/bin/python -m bench.floor [--runs 5]        (make bench-floor)
 
 Everything runs against one native Keycloak started for the benchmark, with the toolchain that
 `make bootstrap` installs (docs/toolchain.md says which plugins that is on this machine). Prints a
@@ -18,12 +18,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
-import stack as driver  # noqa: E402
-from local_keycloak import KeycloakAdmin, NativeKeycloak  # noqa: E402
-from measure import scratch  # noqa: E402
-from pulumi import automation as auto  # noqa: E402
+from pulumi import automation as auto
+
+from bench.measure import scratch
+from netbird_keycloak import stack as driver
+from netbird_keycloak.keycloak_admin import KeycloakAdmin
+from netbird_keycloak.local_keycloak import NativeKeycloak
 
 
 def floor_once(admin: KeycloakAdmin, realm: str) -> float:

@@ -10,16 +10,15 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
-from measure import measured  # noqa: E402
-from local_keycloak import CACHE, KeycloakAdmin, NativeKeycloak  # noqa: E402
+from bench.measure import measured
+from netbird_keycloak.keycloak_admin import KeycloakAdmin
+from netbird_keycloak.local_keycloak import CACHE, NativeKeycloak
 
 PEERS = CACHE / "peers"
 TOFU = PEERS / "tofu"  # the version toolchain/opentofu/go.mod requires

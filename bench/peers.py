@@ -1,8 +1,8 @@
 """Side by side with the tools operators use today, on the same work and the same Keycloak:
 OpenTofu with terraform-provider-keycloak (bench/peers/netbird.tf) and Keycloak's own realm
-import, against this program's `make up`/`make preview` (scripts/stack.py) and its fleet.
+import, against this program's `make up`/`make preview` (netbird_keycloak/stack.py) and its fleet.
 
-    .venv/bin/python bench/peers.py [--runs 5] [--sizes 10,50] [--parallel 4]   (make bench-peers)
+    .venv/bin/python -m bench.peers [--runs 5] [--sizes 10,50] [--parallel 4]   (make bench-peers)
 
 Everything runs against one native Keycloak started for the benchmark. Prints a table of
 medians (seconds, ratios to the floors and to tofu, peak memory) and whether each aim is met.
@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "bench")]
 
-import stack as driver  # noqa: E402
-from measure import measured, scratch  # noqa: E402
-from floor import floor_once  # noqa: E402
-from local_keycloak import KeycloakAdmin, NativeKeycloak  # noqa: E402
-from pulumi import automation as auto  # noqa: E402
+from floor import floor_once
+from pulumi import automation as auto
 
-import peer_tools  # noqa: E402
+from bench import peer_tools
+from bench.measure import measured, scratch
+from netbird_keycloak import stack as driver
+from netbird_keycloak.keycloak_admin import KeycloakAdmin
+from netbird_keycloak.local_keycloak import NativeKeycloak
 
 DOMAIN = "netbird.bench.test"
 
@@ -41,7 +41,7 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 class Ours:
-    """This program as an operator runs it: scripts/stack.py (`make up` without the bootstrap)
+    """This program as an operator runs it: netbird_keycloak/stack.py (`make up` without the bootstrap)
     on stacks of a scratch project in existing-Keycloak mode."""
 
     def __init__(self, work: Path, keycloak: NativeKeycloak):
@@ -63,7 +63,7 @@ class Ours:
         return stack
 
     def run(self, command: str, name: str) -> float:
-        argv = [sys.executable, str(ROOT / "scripts" / "stack.py"), command, "--stack", name,
+        argv = [sys.executable, "-m", "netbird_keycloak.stack", command, "--stack", name,
                 "--work-dir", str(self.work), "--out", str(self.work / "out")]
         started = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True)
@@ -129,7 +129,7 @@ def fleets(sizes: list[int], runs: int, parallel: int, keycloak: NativeKeycloak,
             "tofu, sequential": lambda n: tofu.fleet(n, 1),
             f"tofu, xargs -P {parallel}": lambda n: tofu.fleet(n, parallel),
             f"ours, fleet --parallel {parallel}": lambda n: measured(
-                [sys.executable, str(ROOT / "scripts" / "fleet.py"), "up", "--stacks",
+                [sys.executable, "-m", "netbird_keycloak.fleet", "up", "--stacks",
                  ",".join(n), "--parallel", str(parallel), "--work-dir", str(ours.work),
                  "--out", str(ours.work / "out")]),
         }

@@ -17,10 +17,7 @@ and state.
 
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, Optional
 
 import pulumi
@@ -28,6 +25,7 @@ from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, Reso
                             UpdateResult)
 
 from components.adoption import OWNER_ATTRIBUTE
+from netbird_keycloak.keycloak_admin import admin_login, http
 
 MASTER = "master"
 TEMPORARY = "is_temporary_admin"
@@ -40,38 +38,6 @@ class HandOffFailed(Exception):
     pass
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A bearer token never follows a redirect to another address.
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _call(method: str, url: str, token: str = "", body: Any = None,
-          form: Optional[dict] = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    data = None
-    if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-    elif body is not None:
-        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with _OPENER.open(request, timeout=TIMEOUT) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
-    except (urllib.error.URLError, OSError) as error:
-        raise HandOffFailed(f"Keycloak at {url.split('/realms/')[0]} does not answer: "
-                            f"{error}") from None
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
-
 class _Master:
     """An Admin REST session on the master realm, or None when the credentials are refused."""
 
@@ -80,14 +46,14 @@ class _Master:
 
     @classmethod
     def login(cls, base: str, client_id: str, secret: str) -> Optional["_Master"]:
-        status, answer = _call("POST", f"{base}/realms/{MASTER}/protocol/openid-connect/token",
-                               form={"grant_type": "client_credentials",
-                                     "client_id": client_id, "client_secret": secret})
+        status, answer = admin_login(base, client_id=client_id, client_secret=secret)
+        if status == 0:
+            raise HandOffFailed(f"Keycloak at {base} does not answer: {answer}")
         return cls(base, answer["access_token"]) if status == 200 else None
 
     def __call__(self, method: str, path: str, body: Any = None, ok=(200, 201, 204)) -> Any:
-        status, answer = _call(method, f"{self.base}/admin/realms/{MASTER}{path}", self.token,
-                               body)
+        status, answer = http(method, f"{self.base}/admin/realms/{MASTER}{path}", body=body,
+                              token=self.token, timeout=TIMEOUT)
         if status not in ok:
             raise HandOffFailed(f"{method} /admin/realms/{MASTER}{path}: {status} {answer}")
         return answer

@@ -144,7 +144,7 @@ class KeycloakSettings(Section):
         None, key="keycloak:databaseVolumeName", example="keycloak-acme-postgres-data",
         shown_default="`keycloak-<stack>-postgres-data`",
         meaning="the Postgres data volume (kept on destroy)")
-    # Read by scripts/stack.py before a run; only its form is checked here.
+    # Read by netbird_keycloak/stack.py before a run; only its form is checked here.
     confirm_database_switch: check.Flag = setting(
         False, key="keycloak:confirmDatabaseSwitch", example="true",
         meaning="`true` for the one run that moves a deployed stack to another database")

@@ -6,7 +6,7 @@ pull-request previews) and fails it on settings that weaken NetBird's front door
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from rules import POLICIES
+from netbird_keycloak.policy_rules import POLICIES
 
 PolicyPack(name="netbird-keycloak-guardrails", enforcement_level=EnforcementLevel.MANDATORY,
            policies=POLICIES)

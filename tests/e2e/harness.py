@@ -11,24 +11,20 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import adopt  # noqa: E402
-import preview_md  # noqa: E402,F401 - re-exported for the tests
-import safety_report  # noqa: E402,F401 - re-exported for the tests
-import stack as stack_driver  # noqa: E402
-from components.endpoints import endpoints  # noqa: E402,F401 - re-exported for the tests
-import verify  # noqa: E402,F401 - re-exported for the tests
-from local_keycloak import (CACHE, KEYCLOAK_VERSION, KeycloakAdmin, admin_login,  # noqa: E402,F401
-                            NativeKeycloak, http)
+from components.endpoints import endpoints  # noqa: F401 - re-exported for the tests
+from netbird_keycloak import preview_md  # noqa: F401 - re-exported for the tests
+from netbird_keycloak import safety_report  # noqa: F401 - re-exported for the tests
+from netbird_keycloak import verify  # noqa: F401 - re-exported for the tests
+from netbird_keycloak import adopt
+from netbird_keycloak import ROOT, stack as stack_driver
+from netbird_keycloak.keycloak_admin import KeycloakAdmin, admin_login, http  # noqa: F401
+from netbird_keycloak.local_keycloak import CACHE, KEYCLOAK_VERSION, NativeKeycloak  # noqa: F401
 
 KEYCLOAK_IMAGE = f"netbird-keycloak/keycloak:{KEYCLOAK_VERSION}"
 # Both made by `make bootstrap` (steps `optimized` and `postgres`).

@@ -14,7 +14,7 @@ import yaml
 
 from tests.e2e import harness
 
-FLEET = [sys.executable, str(harness.ROOT / "scripts" / "fleet.py")]
+FLEET = [sys.executable, "-m", "netbird_keycloak.fleet"]
 
 
 def fleet(*args, project, out, env=None):
@@ -95,7 +95,7 @@ def test_preview_markdown_names_exactly_the_changed_field(customers):
     project, out, _ = customers
     edit(project, "cust-a", netbird__pkcePorts="[53000, 54000]")
     try:
-        run = subprocess.run([sys.executable, str(harness.ROOT / "scripts" / "preview_md.py"),
+        run = subprocess.run([sys.executable, "-m", "netbird_keycloak.preview_md",
                               "--stack", "cust-a", "--work-dir", str(project.path),
                               "--out", str(out)], capture_output=True, text=True)
     finally:

@@ -17,11 +17,9 @@ import time
 import pytest
 import yaml
 
+from netbird_keycloak.keycloak_admin import admin_login
 from tests.e2e import harness
 
-from local_keycloak import admin_login  # noqa: E402 - scripts/ is on the path through harness
-
-SCRIPTS = harness.ROOT / "scripts"
 CONTAINER = f"{harness.TEST_PREFIX}-hard"
 HTTP_PORT = harness.free_port()
 CONFIG = {
@@ -42,7 +40,8 @@ class Hardened:
         self.project, self.out = project, out
 
     def script(self, name: str, *args: str) -> tuple[int, str]:
-        done = subprocess.run([sys.executable, str(SCRIPTS / name), *args, "--work-dir",
+        module = f"netbird_keycloak.{name.removesuffix('.py')}"
+        done = subprocess.run([sys.executable, "-m", module, *args, "--work-dir",
                                str(self.project.path), "--out", str(self.out)],
                               capture_output=True, text=True, timeout=600)
         return done.returncode, done.stdout + done.stderr

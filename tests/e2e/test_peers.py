@@ -5,14 +5,11 @@ floor, each pass the same NetBird checks as `make verify` against a native Keycl
 from __future__ import annotations
 
 import secrets
-import sys
 
 import pytest
 
+from bench import peer_tools
 from tests.e2e import harness
-
-sys.path.insert(0, str(harness.ROOT / "bench"))
-import peer_tools  # noqa: E402
 
 DOMAIN = "netbird.peers.test"
 

@@ -116,11 +116,11 @@ def test_plain_preview_shows_no_changes(plain):
 
 
 def test_make_env_and_make_verify_pass(plain):
-    env = plain.script(str(harness.ROOT / "scripts/stack.py"), "env",
+    env = plain.script("-m", "netbird_keycloak.stack", "env",
                        "--out", str(plain.project.path / "out"))
     assert env.returncode == 0, env.stdout + env.stderr
     assert (plain.project.path / "out" / STACK / "setup.env").exists()
-    verify = plain.script(str(harness.ROOT / "scripts/verify.py"))
+    verify = plain.script("-m", "netbird_keycloak.verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "4 passed, 0 failed" in verify.stdout  # the user token too: the kept password
 

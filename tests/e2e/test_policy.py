@@ -3,7 +3,6 @@ policy naming its violation; the advisory realm-protection rule warns without bl
 
 from __future__ import annotations
 
-import sys
 
 import pulumi
 import pulumi_keycloak as keycloak
@@ -12,8 +11,7 @@ from pulumi import automation as auto
 from tests.e2e import harness
 
 POLICY_PACK = str(harness.ROOT / "policy")
-sys.path.insert(0, POLICY_PACK)
-import rules  # noqa: E402
+from netbird_keycloak import policy_rules as rules
 
 FIRED: set[str] = set()  # policies seen firing, recorded for `make safety-report`
 

@@ -1,5 +1,5 @@
 """Team state, end to end, on a real PostgreSQL state backend (Pulumi's DIY postgres:// backend,
-started by scripts/state_db.py as `make state-db` does, with this run's own name, port, folder
+started by netbird_keycloak/state_db.py as `make state-db` does, with this run's own name, port, folder
 and table).
 
 The driver runs as a separate process per command, as `make` runs it, so that two operators can
@@ -21,12 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from netbird_keycloak import state_db
 from tests.e2e import harness
 
-import state_db  # noqa: E402 - scripts/ is on the path through harness
-
-STACK_PY = [sys.executable, str(harness.ROOT / "scripts" / "stack.py")]
-FLEET = [sys.executable, str(harness.ROOT / "scripts" / "fleet.py")]
+STACK_PY = [sys.executable, "-m", "netbird_keycloak.stack"]
+FLEET = [sys.executable, "-m", "netbird_keycloak.fleet"]
 RUN = secrets.token_hex(3)
 STATE_DB = f"{harness.TEST_PREFIX}-state-{RUN}"
 CONTAINER = f"{harness.TEST_PREFIX}-team"
@@ -268,7 +267,7 @@ def test_migration_from_file_state_keeps_secrets(server, native_keycloak, projec
     stack.up(color="never")
     before = {k: v.value for k, v in stack.outputs().items()}
     target = server.backend(f"migrated_{RUN}")
-    moved = subprocess.run([sys.executable, str(harness.ROOT / "scripts" / "state_migrate.py"),
+    moved = subprocess.run([sys.executable, "-m", "netbird_keycloak.state_migrate",
                             "--from", os.environ["PULUMI_BACKEND_URL"], "--to", target,
                             "--stacks", "migrated", "--work-dir", str(project.path)],
                            capture_output=True, text=True)

@@ -1,5 +1,5 @@
 """The workflows pass actionlint (with shellcheck on their shell steps) and run on exactly the
-paths scripts/changed_stacks.py counts as the program or a stack."""
+paths netbird_keycloak/changed_stacks.py counts as the program or a stack."""
 
 import subprocess
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.changed_stacks import PROGRAM
+from netbird_keycloak.changed_stacks import PROGRAM
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONLINT = Path.home() / ".cache/netbird-keycloak/bin/actionlint"

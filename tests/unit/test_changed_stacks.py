@@ -1,6 +1,6 @@
-"""Which stacks the workflows preview or deploy for a change (scripts/changed_stacks.py)."""
+"""Which stacks the workflows preview or deploy for a change (netbird_keycloak/changed_stacks.py)."""
 
-from scripts.changed_stacks import changed_stacks
+from netbird_keycloak.changed_stacks import changed_stacks
 
 STACKS = ["acme", "dev", "globex"]
 

@@ -1,4 +1,4 @@
-"""The database-switch guard of scripts/stack.py, over a mock stack (no Pulumi CLI): a deployed
+"""The database-switch guard of netbird_keycloak/stack.py, over a mock stack (no Pulumi CLI): a deployed
 Keycloak is never silently pointed at another, empty database."""
 
 from types import SimpleNamespace
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from scripts.stack import DatabaseSwitchRefused, check_database_switch
+from netbird_keycloak.stack import DatabaseSwitchRefused, check_database_switch
 
 
 class MockStack:

@@ -1,11 +1,11 @@
-"""The Docker-engine check of scripts/stack.py (unit: a mock stack, sockets of this test only):
+"""The Docker-engine check of netbird_keycloak/stack.py (unit: a mock stack, sockets of this test only):
 a deploying stack whose engine does not answer is stopped with the engine named."""
 
 import socket
 
 import pytest
 
-from scripts.stack import EngineUnreachable, check_docker_engine
+from netbird_keycloak.stack import EngineUnreachable, check_docker_engine
 from tests.unit.test_database_switch import MockStack
 
 

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from scripts.fleet import ownership_conflicts, select, stack_files
+from netbird_keycloak.fleet import ownership_conflicts, select, stack_files
 
 
 def write(folder, name, config):

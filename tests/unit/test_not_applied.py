@@ -1,11 +1,11 @@
-"""The failure report of scripts/stack.py after a failed `up`, over a mock stack and mock engine
+"""The failure report of netbird_keycloak/stack.py after a failed `up`, over a mock stack and mock engine
 events (no Pulumi CLI): what failed and why, then what a preview says is still to do."""
 
 from types import SimpleNamespace
 
 from pulumi import automation as auto
 
-from scripts.stack import not_applied
+from netbird_keycloak.stack import not_applied
 
 URN = "urn:pulumi:acme::netbird-keycloak::netbird:index:NetBirdRealm$"
 

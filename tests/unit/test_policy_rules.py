@@ -1,13 +1,9 @@
 """Guardrail policy checks as plain functions (no engine); each fires on its bad input and stays
 quiet on what the program declares."""
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policy"))
-
-import rules  # noqa: E402
+from netbird_keycloak import policy_rules as rules
 
 GOOD_CLIENT = {"clientId": "netbird-client", "accessType": "PUBLIC", "pkceCodeChallengeMethod": "",
                "validRedirectUris": ["https://netbird.example.com/*", "http://localhost:53000"],

@@ -1,6 +1,6 @@
 """Preview Markdown rendering (pure): changed fields named, secrets masked."""
 
-from scripts.preview_md import mask, render
+from netbird_keycloak.preview_md import mask, render
 
 SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
               "value": "hunter2-hunter2"}

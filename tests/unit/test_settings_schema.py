@@ -6,7 +6,7 @@ import io
 
 from components.settings import RawValue, SettingsError, parse_settings
 from components.settings_schema import effective
-from scripts import settings_table, stack
+from netbird_keycloak import settings_table, stack
 from tests.unit.test_settings import GOOD
 
 

@@ -1,9 +1,9 @@
-"""Reading the DIY backend's lock messages (scripts/state_lock.py), with the CLI's own wording."""
+"""Reading the DIY backend's lock messages (netbird_keycloak/state_lock.py), with the CLI's own wording."""
 
 import os
 import socket
 
-from scripts import state_lock
+from netbird_keycloak import state_lock
 
 KEY = ".pulumi/locks/organization/netbird-keycloak/dev/1e036082-ee2d-4757-90d9-2a0968ceca33.json"
 URL = f"postgres://****:****@127.0.0.1:25432/pulumi/{KEY}?sslmode=disable&table=t"

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from netbird_keycloak import ROOT
 
 # Fields that hold secrets whatever the engine marks: never printed, even where a value is known.
 SECRET_FIELDS = {"password", "clientSecret", "initialPassword", "envs", "adminPassword",
@@ -83,9 +82,10 @@ def render(stack: str, steps: list[dict], counts: dict[str, int]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from stack import (POLICY_PACKS, DatabaseSwitchRefused,  # noqa: PLC0415 - needs the CLI
-                       _first_error, auto, check_database_switch, open_stack)
     from components.settings import SettingsError  # noqa: PLC0415
+    from netbird_keycloak.stack import (POLICY_PACKS,  # noqa: PLC0415 - needs the CLI
+                                        DatabaseSwitchRefused, _first_error, auto,
+                                        check_database_switch, open_stack)
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)

@@ -21,7 +21,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from netbird_keycloak import ROOT
+
 IMAGE = "netbird-keycloak/postgres:15"
 ROLE = DATABASE = "pulumi"
 NAME = "netbird-keycloak-state"

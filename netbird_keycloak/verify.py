@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from http_json import http, jwt_claims  # noqa: E402
+from netbird_keycloak import ROOT
+from netbird_keycloak.keycloak_admin import http, jwt_claims
 
 
 @dataclass
@@ -134,7 +132,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--work-dir", type=Path, default=ROOT)
     args = parser.parse_args(argv)
-    from stack import open_stack  # noqa: PLC0415 - needs the Pulumi CLI only here
+    from netbird_keycloak.stack import open_stack  # noqa: PLC0415 - needs the Pulumi CLI only here
 
     outputs = {k: v.value for k, v in open_stack(args.stack, args.work_dir).outputs().items()}
     if not outputs:

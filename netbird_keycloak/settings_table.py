@@ -13,13 +13,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
-
-from components.settings import (SECTIONS, RawValue, SettingsError,  # noqa: E402
-                                 parse_settings)
-from components.settings_schema import effective, rows  # noqa: E402
-from components.stack_secrets import wanted  # noqa: E402
+from components.settings import SECTIONS, RawValue, SettingsError, parse_settings
+from components.settings_schema import effective, rows
+from components.stack_secrets import wanted
+from netbird_keycloak import ROOT
 
 TABLE_DOC = ROOT / "docs" / "settings.md"
 BEGIN, END = "<!-- settings-table: begin (make settings-doc) -->", "<!-- settings-table: end -->"
@@ -40,7 +37,7 @@ def with_table(readme: str) -> str:
 
 
 def show(stack_name: str, work_dir: Path) -> int:
-    import stack as driver  # the Pulumi CLI only for this command
+    from netbird_keycloak import stack as driver  # the Pulumi CLI only for this command
 
     if not driver.stack_file(work_dir, stack_name).exists():
         print(driver.no_stack_file(work_dir, stack_name), file=sys.stderr)

@@ -1,5 +1,5 @@
 """A Keycloak on this machine for tests and benchmarks: the Maven Central distribution started
-natively with `kc.sh start-dev` (no Docker), and a small Admin REST client to inspect it."""
+natively with `kc.sh start-dev` (no Docker)."""
 
 from __future__ import annotations
 
@@ -9,61 +9,12 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from http_json import http
+from netbird_keycloak.keycloak_admin import http
 
 CACHE = Path(os.environ.get("NETBIRD_KEYCLOAK_CACHE", Path.home() / ".cache/netbird-keycloak"))
 KEYCLOAK_VERSION = "26.7.3"
-
-
-def admin_login(base: str, user: str = "", password: str = "", client_id: str = "admin-cli",
-                client_secret: str = "") -> tuple[int, Any]:
-    """A master-realm Admin API token: client credentials when a client secret is given (the
-    service account Pulumi logs in with), else an admin user's password through admin-cli."""
-    form = {"grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": client_secret} if client_secret else \
-        {"grant_type": "password", "client_id": client_id, "username": user,
-         "password": password}
-    return http("POST", f"{base.rstrip('/')}/realms/master/protocol/openid-connect/token",
-                form=form, timeout=10)
-
-
-def login_for(keycloak) -> dict[str, str]:
-    """admin_login's arguments for a stack's KeycloakSettings, the way Pulumi logs in."""
-    if keycloak.login == "service-account":
-        return {"client_id": keycloak.admin_client_id,
-                "client_secret": keycloak.admin_client_secret}
-    return {"user": keycloak.admin_user, "password": keycloak.admin_password}
-
-
-class KeycloakAdmin:
-    """A master-realm admin session, to look at and tamper with Keycloak behind Pulumi's back:
-    as an admin user, or as a service-account client (`client_secret`)."""
-
-    def __init__(self, base: str, user: str = "", password: str = "", **client: str):
-        self.base = base.rstrip("/")
-        self.login = dict(user=user, password=password, **client)
-        self.refresh()
-
-    def refresh(self) -> None:
-        status, token = admin_login(self.base, **self.login)
-        assert status == 200, f"admin login failed: {status} {token}"
-        self.token = token["access_token"]
-
-    def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        status, answer = http(method, f"{self.base}/admin/realms{path}", body=body,
-                              token=self.token)
-        if status == 401:  # admin-cli tokens live a minute; long runs log in again
-            self.refresh()
-            status, answer = http(method, f"{self.base}/admin/realms{path}", body=body,
-                                  token=self.token)
-        return status, answer
-
-    def get(self, path: str) -> Any:
-        status, body = self(path=path, method="GET")
-        assert status == 200, f"GET {path}: {status} {body}"
-        return body
 
 
 class NativeKeycloak:

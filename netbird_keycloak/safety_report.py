@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
+from typing import Optional
 
-ROOT = Path(__file__).resolve().parents[1]
+from netbird_keycloak import ROOT
+
 RECORDS = ROOT / "out" / "safety"
-sys.path.insert(0, str(ROOT))
 
 
 def record(name: str) -> dict | None:
@@ -60,7 +60,7 @@ def bad_inputs() -> tuple[int, int]:
     return refused, len(cases)
 
 
-def main() -> int:
+def main(argv: Optional[list[str]] = None) -> int:  # noqa: ARG001 - takes no arguments
     rows = []
     policies = record("policies")
     rows.append(("guardrail policies firing on a real preview",

@@ -13,10 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from netbird_keycloak import ROOT
+
 STACK_FILE = re.compile(r"^stacks/Pulumi\.(?P<stack>[^/]+)\.yaml$")
 # What every stack runs: a change here may change any stack.
-PROGRAM = ("components/", "policy/", "scripts/", "__main__.py", "Pulumi.yaml", "requirements.txt")
+PROGRAM = ("components/", "netbird_keycloak/", "policy/", "scripts/", "__main__.py", "Pulumi.yaml",
+           "pyproject.toml", "requirements.txt")
 # A commit that is not there (a branch's first push reports forty zeros): every stack.
 NO_COMMIT = re.compile(r"^0*$")
 

@@ -30,17 +30,14 @@ import urllib.parse
 from pathlib import Path
 from typing import Callable, Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+from pulumi import automation as auto
 
-from pulumi import automation as auto  # noqa: E402
-
-import adopt  # noqa: E402
-import stack as driver  # noqa: E402
-from components import wiring  # noqa: E402
-from components.settings import Settings  # noqa: E402
-from http_json import http  # noqa: E402
-from local_keycloak import admin_login, login_for  # noqa: E402
+from components import wiring
+from components.settings import Settings
+from netbird_keycloak import ROOT, adopt
+from netbird_keycloak import stack as driver
+from netbird_keycloak.keycloak_admin import http
+from netbird_keycloak.keycloak_admin import admin_login, login_for
 
 WHAT = ("backend-secret", "admin-client-secret", "user-password")
 

@@ -22,18 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-# The program's components, and this folder's modules however this one was reached.
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+import yaml
+from pulumi import automation as auto
 
-import yaml  # noqa: E402
-from pulumi import automation as auto  # noqa: E402
-
-import adopt  # noqa: E402
-import state_lock  # noqa: E402
-from components.settings import SettingsError  # noqa: E402
-from components.connector_json import render_connector_json  # noqa: E402
-from components.setup_env import render_setup_env, write_private  # noqa: E402
+from components.connector_json import render_connector_json
+from components.settings import SettingsError
+from components.setup_env import render_setup_env, write_private
+from netbird_keycloak import ROOT, adopt, state_lock
 
 PROJECT = "netbird-keycloak"
 # Guardrails every preview and up runs (policy/); a violation fails the run before any change.
@@ -131,11 +126,12 @@ class DatabaseSwitchRefused(Exception):
     """Raised before an up/preview that would point a deployed Keycloak at another database."""
 
 
-def check_database_switch(stack: auto.Stack) -> None:
+def check_database_switch(stack: auto.Stack, config: Optional[dict] = None) -> None:
     """A new database starts empty: switching keycloak:database would leave the realm and its
     users behind in the old one (its volume is kept, nothing is deleted) while the state still
-    lists them. So the switch is refused unless the stack confirms it for this run."""
-    config = stack_file_config(stack.workspace.work_dir, stack.name)
+    lists them. So the switch is refused unless the stack confirms it for this run.
+    `config`: the stack file's settings when the caller read them already."""
+    config = stack_file_config(stack.workspace.work_dir, stack.name) if config is None else config
     if not config_flag(config, "keycloak:deploy", True):
         return
     wanted = config.get("keycloak:database", "dev-file")
@@ -157,11 +153,12 @@ class EngineUnreachable(Exception):
     """Raised before a run that needs a Docker engine that does not answer."""
 
 
-def check_docker_engine(stack: auto.Stack, timeout: float = 5) -> None:
+def check_docker_engine(stack: auto.Stack, timeout: float = 5,
+                        config: Optional[dict] = None) -> None:
     """pulumi-docker says only "failed to connect to any docker daemon", and only once it is
     configured; so a deploying stack's engine is tried first, and named when it does not
     answer. ssh:// engines are left to the provider, which reaches them through `ssh`."""
-    config = stack_file_config(stack.workspace.work_dir, stack.name)
+    config = stack_file_config(stack.workspace.work_dir, stack.name) if config is None else config
     if not config_flag(config, "keycloak:deploy", True):
         return
     host = config.get("docker:host") or os.environ.get("DOCKER_HOST") or \
@@ -184,11 +181,10 @@ def check_docker_engine(stack: auto.Stack, timeout: float = 5) -> None:
 
 
 def up(stack: auto.Stack, out_dir: Path, refresh: bool, show: Callable[[str], None],
-       events: list) -> dict:
+       events: list, config: dict) -> dict:
     """`up` (with the guardrails), then what NetBird reads written from its outputs."""
     # Objects an interrupted earlier up left unrecorded are imported, not created again.
-    file_config = stack_file_config(stack.workspace.work_dir, stack.name)
-    handed = adopt.find(stack, file_config, show).environ
+    handed = adopt.find(stack, config, show).environ
     os.environ.update(handed)
     try:
         result = stack.up(on_output=show, refresh=refresh, color="never",
@@ -206,12 +202,14 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     `events` collects the engine events of `up`, for the failure report."""
     events = [] if events is None else events
     changes: dict[str, int] = {}
+    # The stack file, read once for every check of this command.
+    config = stack_file_config(stack.workspace.work_dir, stack.name)
     if command in ("up", "preview", "refresh", "destroy"):
-        check_docker_engine(stack)
+        check_docker_engine(stack, config=config)
     if command in ("up", "preview"):
-        check_database_switch(stack)
+        check_database_switch(stack, config)
     if command == "up":
-        changes = up(stack, out_dir, refresh, show, events)
+        changes = up(stack, out_dir, refresh, show, events, config)
     elif command == "preview":
         changes = dict(stack.preview(on_output=show, diff=True, refresh=refresh,
                                      color="never", policy_packs=POLICY_PACKS).change_summary)

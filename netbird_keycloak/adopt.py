@@ -23,8 +23,8 @@ from components.adoption import (ENV, OWNER_ATTRIBUTE, STALE_ENV, Declared, dock
                                  import_id, owner)
 from components.settings import RawValue, Settings, SettingsError, parse_settings
 from components.stack_secrets import STASH_TYPE, STASHES
-from http_json import http
-from local_keycloak import admin_login, login_for
+from netbird_keycloak.keycloak_admin import http
+from netbird_keycloak.keycloak_admin import admin_login, login_for
 
 
 class AdoptionRefused(Exception):

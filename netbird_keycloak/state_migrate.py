@@ -21,10 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from stack import PROJECT, redacted  # noqa: E402
+from netbird_keycloak import ROOT
+from netbird_keycloak.stack import PROJECT, redacted
 
 
 class MigrationError(Exception):

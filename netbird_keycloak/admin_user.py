@@ -17,14 +17,11 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
-
-import adopt  # noqa: E402
-import stack as driver  # noqa: E402
-from components.setup_env import write_private  # noqa: E402
-from http_json import http  # noqa: E402
-from local_keycloak import admin_login, login_for  # noqa: E402
+from components.setup_env import write_private
+from netbird_keycloak import ROOT, adopt
+from netbird_keycloak import stack as driver
+from netbird_keycloak.keycloak_admin import http
+from netbird_keycloak.keycloak_admin import admin_login, login_for
 
 
 def create_admin(base: str, token: str, name: str, password: str) -> None:

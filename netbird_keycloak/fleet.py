@@ -29,10 +29,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from stack import config_flag, stack_file_config  # noqa: E402
+from netbird_keycloak import ROOT
+from netbird_keycloak.stack import config_flag, stack_file_config
 
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 
@@ -109,7 +107,7 @@ def run_one(run: Run, command: str, work_dir: Path, out: Path, refresh: bool) ->
     run.log = folder / f"{command}.log"
     summary_path = folder / f"{command}.summary.json"
     summary_path.unlink(missing_ok=True)
-    argv = [sys.executable, str(ROOT / "scripts" / "stack.py"), command, "--stack", run.stack,
+    argv = [sys.executable, "-m", "netbird_keycloak.stack", command, "--stack", run.stack,
             "--work-dir", str(work_dir), "--out", str(out), "--summary-json", str(summary_path)]
     if refresh:
         argv.append("--refresh")
@@ -188,7 +186,7 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
 def new_customer(args: argparse.Namespace, console: Console) -> int:
     """Writes stacks/Pulumi.<customer>.yaml, ready for `fleet up` (the program generates the
     stack's secrets on its first deploy and keeps them in the state)."""
-    from stack import auto, open_stack  # noqa: PLC0415
+    from netbird_keycloak.stack import auto, open_stack  # noqa: PLC0415
 
     name = args.customer
     if not CUSTOMER.match(name):
