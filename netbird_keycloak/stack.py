@@ -47,6 +47,10 @@ def pulumi_env() -> dict[str, str]:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
     env = {key: os.environ.get(key, value) for key, value in defaults.items()}
+    # The engine starts the hand-off's dynamic provider (pulumi-resource-pulumi-python) with
+    # this Python; the CLI's language host tells it Pulumi.yaml's virtualenv, an inline program
+    # does not.
+    env["PULUMI_RUNTIME_VIRTUALENV"] = os.environ.get("PULUMI_RUNTIME_VIRTUALENV", sys.prefix)
     for key in ("PULUMI_BACKEND_URL", "PULUMI_HOME", "PULUMI_CONFIG_PASSPHRASE",
                 "PULUMI_CONFIG_PASSPHRASE_FILE"):
         if os.environ.get(key):

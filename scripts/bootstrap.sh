@@ -49,14 +49,16 @@ done_step() { printf '    %s (%ss)\n' "$*" "$(( $(date +%s) - step_start ))"; }
 fail() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
 
 do_venv() {
-  step "Python virtualenv .venv from requirements-dev.txt"
+  step "Python virtualenv .venv: requirements-dev.txt, and this project installed editable"
   local stamp=$VENV/.requirements.sha
-  local want; want=$(cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" | sha256sum | cut -c1-16)
+  local want; want=$( (cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/pyproject.toml"; echo "$ROOT") | sha256sum | cut -c1-16)
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     done_step "up to date"; return
   fi
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
+  # components/, netbird_keycloak/ (the netbird-keycloak command) and bench/, from this folder.
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -e "$ROOT"
   echo "$want" > "$stamp"
   done_step "installed"
 }
@@ -442,6 +444,13 @@ with_needs() {
 
 print_only=
 if [ "${1:-}" = --print-steps ]; then print_only=1; shift; fi
+if [ -z "$print_only" ]; then
+  # One bootstrap at a time per cache: `make up` and `make test` started together build nothing
+  # twice, and neither sees the other's half-written files.
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/.bootstrap.lock"
+  flock 9
+fi
 steps=("$@")
 if [ "${1:-}" = --stack ]; then
   [ -n "$print_only" ] || do_venv
