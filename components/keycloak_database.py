@@ -13,6 +13,10 @@ from components.settings import KeycloakSettings
 
 DATABASE = "keycloak"
 ROLE = "keycloak"
+# How long a container removed by a destroy or a replacement gets to stop: without it Docker
+# kills it at once, and Keycloak's dev-file database loses what it had not flushed yet (a realm
+# deleted just before came back, seen in the end-to-end tests).
+STOP_GRACE_SECONDS = 60
 
 
 def owner_label() -> docker.ContainerLabelArgs:
@@ -66,6 +70,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
             wait_timeout=180,
             restart="unless-stopped",
             labels=[owner_label()],
+            destroy_grace_seconds=STOP_GRACE_SECONDS,
             # Its name and port are literal: a replaced container must go before the new one.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 delete_before_replace=True)),

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.adoption import remove_stale_container
-from components.keycloak_database import KeycloakDatabase, owner_label
+from components.keycloak_database import STOP_GRACE_SECONDS, KeycloakDatabase, owner_label
 from components.pulumi_service_account import BOOTSTRAP_CLIENT_ID
 from components.settings import KeycloakSettings
 
@@ -135,6 +135,7 @@ class KeycloakServer(pulumi.ComponentResource):
             wait_timeout=300,
             restart="unless-stopped",
             labels=[owner_label()],
+            destroy_grace_seconds=STOP_GRACE_SECONDS,
             memory=settings.memory_mb,
             # Stated, not left to Docker: Docker derives twice the limit and the provider then
             # reports that as a change on every preview. Equal to the limit: no swap, since a

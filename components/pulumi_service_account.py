@@ -32,6 +32,9 @@ TEMPORARY = "is_temporary_admin"
 # The temporary admin's client id (KC_BOOTSTRAP_ADMIN_CLIENT_ID of the container).
 BOOTSTRAP_CLIENT_ID = "netbird-keycloak-bootstrap"
 TIMEOUT = 30
+# The engine's provider of every Python dynamic resource. It is given the whole stack config, so
+# each config change shows as an update of it in a preview, with nothing to do.
+DYNAMIC_PROVIDER = "pulumi:providers:pulumi-python"
 
 
 class HandOffFailed(Exception):

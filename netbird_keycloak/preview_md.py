@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from components.pulumi_service_account import DYNAMIC_PROVIDER
 from netbird_keycloak import ROOT
 
 # Fields that hold secrets whatever the engine marks: never printed, even where a value is known.
@@ -54,6 +55,8 @@ def steps_from_events(events: Iterable[Any]) -> list[dict]:
         pre = getattr(event, "resource_pre_event", None)
         if not pre or pre.metadata.op.value in ("same", "read"):
             continue
+        if pre.metadata.type == DYNAMIC_PROVIDER and pre.metadata.op.value == "update":
+            continue  # any config change "updates" it: the engine hands it the whole config
         m = pre.metadata
         old_inputs = m.old.inputs if m.old else {}
         new_inputs = m.new.inputs if m.new else {}
@@ -83,8 +86,8 @@ def render(stack: str, steps: list[dict], counts: dict[str, int]) -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     from components.settings import SettingsError  # noqa: PLC0415
-    from netbird_keycloak.stack import (POLICY_PACKS,  # noqa: PLC0415 - needs the CLI
-                                        DatabaseSwitchRefused, _first_error, auto,
+    from netbird_keycloak.stack import POLICY_PACKS  # noqa: PLC0415 - needs the CLI
+    from netbird_keycloak.stack import (DatabaseSwitchRefused, _first_error, auto,
                                         check_database_switch, open_stack)
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -79,9 +81,9 @@ def plain(tmp_path_factory):
     subprocess.run(["docker", "volume", "rm", "-f", VOLUME], capture_output=True)
 
 
-def container_env() -> list[str]:
+def container_env(container: str = CONTAINER) -> list[str]:
     return subprocess.run(["docker", "inspect", "-f",
-                           "{{range .Config.Env}}{{println .}}{{end}}", CONTAINER],
+                           "{{range .Config.Env}}{{println .}}{{end}}", container],
                           capture_output=True, text=True, check=True).stdout.splitlines()
 
 
@@ -166,3 +168,64 @@ def test_the_other_way_out_starts_afresh_on_a_new_volume(plain):
     assert os.environ.get("PULUMI_BACKEND_URL")  # the session's own backend, not the project's
     assert not Path(harness.ROOT / ".pulumi-state" / ".pulumi" / "stacks" / "netbird-keycloak"
                     / f"{STACK}.json").exists()
+
+
+def test_an_up_killed_during_the_hand_off_is_finished_by_the_next_plain_up(tmp_path_factory):
+    """SIGKILL to `pulumi up` (CLI, language host, providers) once Keycloak has the permanent
+    client and before the run could record the hand-off; `pulumi cancel` (the lock a killed run
+    leaves), then a plain `pulumi up`: it converges, no temporary admin is left, Pulumi logs in."""
+    name, container = "killed", f"{harness.TEST_PREFIX}-killed"
+    port = harness.free_port()
+    p = Plain(harness.Project(tmp_path_factory.mktemp("killed")))
+    p.file = p.project.path / "stacks" / f"Pulumi.{name}.yaml"
+    p.file.write_text(yaml.safe_dump({"config": {
+        **CONFIG, "netbird:protectRealm": "false", "keycloak:httpPort": str(port),
+        "keycloak:managementPort": str(harness.free_port()),
+        "keycloak:containerName": container, "keycloak:volumeName": f"{container}-data"}}))
+    p.ok(f"pulumi stack init {name} --non-interactive")
+    url = f"http://127.0.0.1:{port}"
+    up = subprocess.Popen(
+        ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && exec pulumi up '
+                       f"--yes --non-interactive --stack {name}"],
+        cwd=p.project.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        bootstrap = None
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and up.poll() is None:
+            if bootstrap is None:
+                try:
+                    bootstrap = next((line.split("=", 1)[1] for line in container_env(container)
+                                      if line.startswith("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=")),
+                                     None)
+                except subprocess.CalledProcessError:
+                    pass  # no container yet
+            else:
+                status, token = harness.admin_login(url, client_id="netbird-keycloak-bootstrap",
+                                                    client_secret=bootstrap)
+                made = status == 200 and harness.http(
+                    "GET", f"{url}/admin/realms/master/clients?clientId=netbird-keycloak-admin",
+                    token=token["access_token"])[1]
+                if made or status in (400, 401):  # created, or the hand-off already went past
+                    break
+            time.sleep(0.05)
+        assert up.poll() is None, "the up ended before the hand-off could be interrupted"
+        os.killpg(up.pid, signal.SIGKILL)
+        up.wait()
+        p.typed(f"pulumi cancel --yes --non-interactive --stack {name}")
+        p.ok(f"pulumi up --yes --non-interactive --stack {name}")
+        p.ok(f"pulumi preview --expect-no-changes --non-interactive --stack {name}")
+        stack = harness.stack_driver.open_stack(name, p.project.path)
+        admin = harness.KeycloakAdmin(url, client_id="netbird-keycloak-admin",
+                                      client_secret=harness.secret(stack,
+                                                                   "keycloak:adminClientSecret"))
+        for kind in ("users", "clients"):
+            found = admin.get(f"/master/{kind}?briefRepresentation=false")
+            assert not [x for x in found if (x.get("attributes") or {}).get("is_temporary_admin")]
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+        p.typed(f"pulumi cancel --yes --non-interactive --stack {name}")
+        p.typed(f"pulumi destroy --yes --non-interactive --stack {name}")
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "-f", f"{container}-data"], capture_output=True)

@@ -287,3 +287,43 @@ def test_migration_from_file_state_keeps_secrets(server, native_keycloak, projec
     finally:
         migrated.run("destroy", "migrated")
         stack.workspace.remove_stack("migrated", force=True)
+
+
+def test_ci_deploys_from_fresh_clones_leave_the_stack_file_alone(server, tmp_path_factory):
+    """fleet-up.yml's command, run for one stack twice, each time in a fresh clone (a new
+    runner) on the team's postgres:// backend: the second run has everything it needs (the
+    generated secrets are in the state, not in a runner's copy of the stack file), and neither
+    run leaves a change in its clone."""
+    name, container = "ci", f"{harness.TEST_PREFIX}-ci"
+    origin = tmp_path_factory.mktemp("ci-origin")
+    team = Team(server, harness.Project(origin), tmp_path_factory.mktemp("ci-out"), f"ci_{RUN}")
+    (origin / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": {
+        **CONFIG, "keycloak:containerName": container, "keycloak:volumeName": f"{container}-data",
+        "keycloak:httpPort": str(harness.free_port()),
+        "keycloak:managementPort": str(harness.free_port())}}))
+    # A person creates the stack once (its salt goes into the stack file) and commits the file.
+    subprocess.run([*STACK_PY, "preview", "--stack", name, "--work-dir", str(origin)],
+                   env=team.env, capture_output=True, text=True)
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    for command in (["init", "-q"], ["add", "Pulumi.yaml", "stacks"], ["commit", "-qm", "stack"]):
+        subprocess.run([*git, *command], cwd=origin, check=True, capture_output=True)
+    clones = []
+    try:
+        for runner in ("first", "second"):
+            clone = tmp_path_factory.mktemp(f"ci-{runner}") / "repo"
+            subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+            clones.append(clone)
+            run = subprocess.run([*FLEET, "up", "--stacks", name, "--parallel", "1",
+                                  "--work-dir", str(clone), "--out", str(team.out / runner)],
+                                 capture_output=True, text=True, env=team.env, timeout=900)
+            result = json.loads((team.out / runner / name / "up.summary.json").read_text())
+            assert run.returncode == 0, why((team.out / runner / name / "up.log").read_text())
+            status = subprocess.run(["git", "status", "--porcelain"], cwd=clone,
+                                    capture_output=True, text=True, check=True).stdout
+            assert status == "", f"the {runner} run changed its clone: {status}"
+        assert result["changes"] == {}  # the second runner found everything in the state
+    finally:
+        subprocess.run([*STACK_PY, "destroy", "--stack", name, "--work-dir", str(clones[-1]
+                        if clones else origin)], env=team.env, capture_output=True)
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "-f", f"{container}-data"], capture_output=True)
