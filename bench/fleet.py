@@ -5,7 +5,7 @@ with the state in a file backend or in PostgreSQL (Pulumi's DIY postgres:// back
                                     [--modes sequential,parallel] [--backends file,postgres]
     (make bench-fleet ARGS='…')
 
-Per size, mode and backend it runs `netbird_keycloak/fleet.py up` on a fresh state backend (a new folder,
+Per size, mode and backend it runs `netbird-keycloak fleet up` on a fresh state backend (a new folder,
 or a new table in a state server of this run; realms deleted between runs, outside the timing)
 and records wall time and the peak summed RSS of the fleet's process tree (fleet, per-stack
 drivers, Pulumi CLIs, provider plugins; not Keycloak, not the state server). Prints medians.

@@ -41,7 +41,7 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 class Ours:
-    """This program as an operator runs it: netbird_keycloak/stack.py (`make up` without the bootstrap)
+    """This program as an operator runs it: netbird_keycloak.stack (`make up` without the bootstrap)
     on stacks of a scratch project in existing-Keycloak mode."""
 
     def __init__(self, work: Path, keycloak: NativeKeycloak):

@@ -3,7 +3,7 @@
 When Keycloak, or the way to it, goes away after Keycloak created an object but before
 pulumi-keycloak read the answer, the provider records nothing: the object exists, the state does
 not know it, and the next create of it meets a 409. So before each `up` the driver
-(`netbird_keycloak/adopt.py`) looks up, by natural key, every object this stack declares but its state
+(`netbird_keycloak.adopt`) looks up, by natural key, every object this stack declares but its state
 lacks, and hands the program the import id of each one it finds; the program imports those
 instead of creating them. A realm is adopted only when it carries this stack's owner mark (set
 in the same request that creates it), so a realm that someone else made is never taken over.

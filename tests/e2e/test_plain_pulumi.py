@@ -5,7 +5,7 @@ admin to its service account, and leaves the stack file as it was. Then a destro
 state lost, and an `up` on the kept data volume: refused with the volume named and the ways
 out, and each way out works.
 
-The tests run in order on one stack.
+The tests run in order on one stack; the last, an up killed during the hand-off, has its own.
 """
 
 from __future__ import annotations
@@ -87,6 +87,18 @@ def container_env(container: str = CONTAINER) -> list[str]:
                           capture_output=True, text=True, check=True).stdout.splitlines()
 
 
+def assert_no_temporary_admin(project: harness.Project, stack_name: str, url: str) -> None:
+    """Pulumi logs in with the stack's service account, and the master realm holds no temporary
+    admin, user or service account."""
+    stack = harness.stack_driver.open_stack(stack_name, project.path)
+    admin = harness.KeycloakAdmin(url, client_id="netbird-keycloak-admin",
+                                  client_secret=harness.secret(stack,
+                                                               "keycloak:adminClientSecret"))
+    for kind in ("users", "clients"):
+        found = admin.get(f"/master/{kind}?briefRepresentation=false")
+        assert not [x for x in found if (x.get("attributes") or {}).get("is_temporary_admin")]
+
+
 def test_plain_up_deploys_a_stack_that_holds_only_a_domain(plain):
     assert "netbird-keycloak-guardrails" in plain.up  # the policy pack ran
     assert plain.file.read_bytes() == plain.before  # not one byte written by `up`
@@ -101,13 +113,7 @@ def test_no_temporary_admin_is_left_and_its_secret_opens_nothing(plain):
     status, body = harness.admin_login(URL, client_id="netbird-keycloak-bootstrap",
                                        client_secret=bootstrap)
     assert status in (400, 401) and "access_token" not in str(body)
-    stack = harness.stack_driver.open_stack(STACK, plain.project.path)
-    admin = harness.KeycloakAdmin(URL, client_id="netbird-keycloak-admin",
-                                  client_secret=harness.secret(stack,
-                                                               "keycloak:adminClientSecret"))
-    for kind in ("users", "clients"):
-        found = admin.get(f"/master/{kind}?briefRepresentation=false")
-        assert not [x for x in found if (x.get("attributes") or {}).get("is_temporary_admin")]
+    assert_no_temporary_admin(plain.project, STACK, URL)
 
 
 def test_plain_preview_shows_no_changes(plain):
@@ -215,13 +221,7 @@ def test_an_up_killed_during_the_hand_off_is_finished_by_the_next_plain_up(tmp_p
         p.typed(f"pulumi cancel --yes --non-interactive --stack {name}")
         p.ok(f"pulumi up --yes --non-interactive --stack {name}")
         p.ok(f"pulumi preview --expect-no-changes --non-interactive --stack {name}")
-        stack = harness.stack_driver.open_stack(name, p.project.path)
-        admin = harness.KeycloakAdmin(url, client_id="netbird-keycloak-admin",
-                                      client_secret=harness.secret(stack,
-                                                                   "keycloak:adminClientSecret"))
-        for kind in ("users", "clients"):
-            found = admin.get(f"/master/{kind}?briefRepresentation=false")
-            assert not [x for x in found if (x.get("attributes") or {}).get("is_temporary_admin")]
+        assert_no_temporary_admin(p.project, name, url)
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
