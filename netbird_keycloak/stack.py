@@ -320,6 +320,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "changes": {}, "error": ""}
     show: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
     events: list[auto.EngineEvent] = []
+    stack: Optional[auto.Stack] = None
     try:
         if not stack_file(args.work_dir.resolve(), args.stack).exists():
             raise NoStackFile(no_stack_file(args.work_dir.resolve(), args.stack))
@@ -346,7 +347,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                   file=sys.stderr)
             if summary["error"] == PROTECTED_HINT:
                 print(f"\n{PROTECTED_HINT}", file=sys.stderr)
-            elif args.command == "up" and (report := not_applied(stack, events)):
+            elif args.command == "up" and stack is not None and \
+                    (report := not_applied(stack, events)):
                 print("\nnot applied:\n  " + "\n  ".join(report), file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
         summary["error"] = str(error)
