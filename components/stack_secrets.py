@@ -44,12 +44,11 @@ def wanted(settings: Settings) -> tuple[str, ...]:
 
 def chosen(settings: Settings, key: str) -> str:
     """The value the stack file sets for `key`, or "" when the program is to generate it."""
-    return {
-        "keycloak:adminClientSecret": settings.keycloak.admin_client_secret,
-        "keycloak:adminPassword": settings.keycloak.admin_password,
-        "netbird:userPassword": settings.netbird.user_password,
-        "keycloak:databasePassword": settings.keycloak.database_password,
-    }[key]
+    for section in (settings.keycloak, settings.netbird):
+        for name, field in type(section).model_fields.items():
+            if field.alias == key:
+                return getattr(section, name)
+    raise KeyError(key)
 
 
 class StackSecrets(pulumi.ComponentResource):

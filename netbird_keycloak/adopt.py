@@ -113,9 +113,14 @@ def kept_secrets(resources: list[dict]) -> dict[str, str]:
         name = resource["urn"].rsplit("::", 1)[-1]
         value = (resource.get("outputs") or {}).get("output")
         if resource.get("type") == STASH_TYPE and name in keys and value is not None:
-            found[keys[name]] = json.loads(value["plaintext"]) \
-                if isinstance(value, dict) and "plaintext" in value else value
+            found[keys[name]] = state_value(value)
     return found
+
+
+def state_value(value):
+    """A value of a state export with secrets shown: a secret comes as its JSON plaintext."""
+    return json.loads(value["plaintext"]) if isinstance(value, dict) and "plaintext" in value \
+        else value
 
 
 def _names_only(file_config: dict, stack: str) -> Optional[Settings]:

@@ -22,7 +22,6 @@ written again. New secrets are generated here and never printed.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import sys
 import time
@@ -83,7 +82,7 @@ def recorded_admin_client_secret(stack: auto.Stack) -> Optional[str]:
     for resource in stack.export_stack().deployment.get("resources") or []:
         if resource["urn"].endswith(f"::{wiring.SERVICE_ACCOUNT}"):
             value = (resource.get("outputs") or {}).get("client_secret")
-            return json.loads(value["plaintext"]) if isinstance(value, dict) else value
+            return adopt.state_value(value)
     return None
 
 
