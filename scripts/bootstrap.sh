@@ -232,8 +232,10 @@ do_docker() {
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
   fi
   # This sandbox allows neither iptables nor a bridge; containers use host networking here.
+  # 9>&-: dockerd outlives this script and must not inherit the bootstrap lock, or every later
+  # bootstrap (make test's second call among them) waits on it forever.
   nohup dockerd --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
-    >"$CACHE/dockerd.log" 2>&1 &
+    >"$CACHE/dockerd.log" 2>&1 9>&- &
   for _ in $(seq 1 60); do docker_ok && break; sleep 1; done
   docker_ok || fail "dockerd did not start; see $CACHE/dockerd.log"
   done_step "started dockerd (log: $CACHE/dockerd.log)"
@@ -442,6 +444,16 @@ with_needs() {
   echo "${order[*]}"
 }
 
+# The processes that hold the lock file open: "pid (command)", for the message of a lock wait.
+lock_holders() {
+  local fd pid
+  for fd in /proc/[0-9]*/fd/*; do
+    [ "$(readlink "$fd" 2>/dev/null)" = "$CACHE/.bootstrap.lock" ] || continue
+    pid=${fd#/proc/}; pid=${pid%%/*}
+    [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] || printf '%s (%s) ' "$pid" "$(cat "/proc/$pid/comm" 2>/dev/null)"
+  done
+}
+
 print_only=
 if [ "${1:-}" = --print-steps ]; then print_only=1; shift; fi
 if [ -z "$print_only" ]; then
@@ -449,7 +461,11 @@ if [ -z "$print_only" ]; then
   # twice, and neither sees the other's half-written files.
   mkdir -p "$CACHE"
   exec 9>"$CACHE/.bootstrap.lock"
-  flock 9
+  if ! flock -n 9; then
+    echo "==> waiting for another bootstrap to finish (lock: $CACHE/.bootstrap.lock)" >&2
+    flock -w "${BOOTSTRAP_LOCK_WAIT:-1800}" 9 ||
+      fail "$CACHE/.bootstrap.lock still held after ${BOOTSTRAP_LOCK_WAIT:-1800}s by: $(lock_holders)"
+  fi
 fi
 steps=("$@")
 if [ "${1:-}" = --stack ]; then
