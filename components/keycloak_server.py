@@ -14,7 +14,7 @@ from components.settings import KeycloakSettings
 
 # The official image has neither curl nor wget; bash's /dev/tcp reaches the management port.
 _READY_PROBE = (
-    "exec 3<>/dev/tcp/127.0.0.1/{port} && "
+    "exec 3<>/dev/tcp/{host}/{port} && "
     "printf 'GET /health/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && "
     # The status line, not the body: single checks read "UP" while the whole server is DOWN.
     "head -n 1 <&3 | grep -q ' 200'"
@@ -24,14 +24,21 @@ _READY_PROBE = (
 def container_command(settings: KeycloakSettings) -> list[str]:
     ports = [f"--http-port={settings.http_port}",
              f"--http-management-port={settings.management_port}"]
+    if settings.network_mode == "host":
+        # The host's own interfaces: without these Keycloak answers plain HTTP (and its
+        # management port) on every address. In bridge mode the published port is bound instead.
+        ports += [f"--http-host={settings.bind_address}",
+                  f"--http-management-host={settings.bind_address}"]
     if settings.mode == "dev":
         return ["start-dev", *ports]
     command = [
         "start", *(["--optimized"] if settings.optimized else []), *ports,
         # TLS ends at the reverse proxy; Keycloak speaks HTTP on the internal side only, trusts
-        # X-Forwarded-* from the proxy, and issues tokens for its public URL whatever the
+        # X-Forwarded-* from the proxy alone, and issues tokens for its public URL whatever the
         # request's Host, so NetBird's issuer check holds behind any proxy.
-        "--http-enabled=true", "--proxy-headers=xforwarded", f"--hostname={settings.url}",
+        "--http-enabled=true", "--proxy-headers=xforwarded",
+        f"--proxy-trusted-addresses={','.join(settings.proxy_trusted_addresses)}",
+        f"--hostname={settings.url}",
     ]
     if not settings.optimized:  # build-time options: an optimized image has them built in
         command += ["--health-enabled=true", "--metrics-enabled=true"]
@@ -127,7 +134,9 @@ class KeycloakServer(pulumi.ComponentResource):
             volumes=volumes,
             healthcheck=docker.ContainerHealthcheckArgs(
                 # bash, not CMD-SHELL's /bin/sh: /dev/tcp is a bash feature.
-                tests=["CMD", "bash", "-c", _READY_PROBE.format(port=settings.management_port)],
+                tests=["CMD", "bash", "-c", _READY_PROBE.format(
+                    host="127.0.0.1" if settings.network_mode == "bridge" else settings.local_host,
+                    port=settings.management_port)],
                 interval="5s", timeout="5s", retries=60, start_period="20s",
             ),
             # `up` returns only once Keycloak answers ready, so the realm is never created early.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import takewhile
+from urllib.parse import urlsplit
 from typing import Callable, Literal, Optional, Sequence
 
 from pydantic import ValidationInfo, field_validator
@@ -106,7 +107,20 @@ class KeycloakSettings(Section):
         meaning="`bridge` (publishes the HTTP port on `bindAddress`) or `host`")
     bind_address: str = setting(
         "127.0.0.1", key="keycloak:bindAddress", example="127.0.0.1",
-        meaning="where the HTTP port is published in bridge mode (put a TLS proxy in front)")
+        meaning="the one address Keycloak is reachable at: its published port in bridge mode, "
+                "its HTTP and management ports in host mode (put a TLS proxy in front); "
+                "`0.0.0.0` needs `bindAddressReason`")
+    bind_address_reason: str = setting(
+        "", key="keycloak:bindAddressReason", example="the TLS proxy runs on another host",
+        shown_default="unset",
+        meaning="why Keycloak must listen on every address (required with `bindAddress` "
+                "`0.0.0.0`, refused otherwise)")
+    proxy_trusted_addresses: check.Addresses = setting(
+        None, key="keycloak:proxyTrustedAddresses", example='\'["127.0.0.1", "10.0.0.5"]\'',
+        shown_default="host mode: loopback; bridge mode: Docker's bridge networks "
+                      "(172.16.0.0/12)",
+        meaning="production: the TLS proxy's addresses, the only ones whose X-Forwarded-* "
+                "headers Keycloak believes (a JSON list of addresses or CIDR ranges)")
     container_name: str = setting(
         None, key="keycloak:containerName", example="keycloak-acme",
         shown_default="`keycloak-<stack>`", meaning="Docker name of the Keycloak container")
@@ -181,7 +195,15 @@ class KeycloakSettings(Section):
     def _url(cls, value: Optional[str], info: ValidationInfo) -> str:
         deploy, host = _before(info, "deploy", True), _before(info, "docker_host")
         if value is not None:
-            return check.url(value, URL_EXAMPLE)
+            check.url(value, URL_EXAMPLE)
+            parts = urlsplit(value)
+            admin = not deploy or bool(host and not host.startswith("unix://"))
+            if admin and parts.scheme == "http" and not check.is_loopback(parts.hostname):
+                raise problem(f"is {value!r}: Pulumi logs in to Keycloak's Admin API at this URL "
+                              "and would send its credentials in the clear; use https:// (http:// "
+                              "only for a Keycloak on this machine's loopback)",
+                              example=value.replace("http://", "https://", 1))
+            return value
         if not deploy:
             raise problem("is required when keycloak:deploy is false (the URL of the Keycloak "
                           "you already run)")
@@ -245,6 +267,29 @@ class KeycloakSettings(Section):
     @classmethod
     def _bind_address(cls, value: str) -> str:
         return check.ipv4(value)
+
+    @field_validator("bind_address_reason")
+    @classmethod
+    def _bind_address_reason(cls, value: str, info: ValidationInfo) -> str:
+        every = _before(info, "bind_address") == "0.0.0.0"
+        if every and not value.strip():
+            raise problem("is required with keycloak:bindAddress 0.0.0.0, which makes Keycloak's "
+                          "plain-HTTP and management ports answer on every address of the "
+                          "host: bind to 127.0.0.1 (a proxy on this host) or to the one address "
+                          "the proxy reaches, or say here why every address is meant",
+                          example="the TLS proxy runs on another host")
+        if value and not every:
+            raise problem("is only for keycloak:bindAddress 0.0.0.0", remove=True)
+        return value
+
+    @field_validator("proxy_trusted_addresses", mode="before")
+    @classmethod
+    def _proxy_trusted_addresses(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None:
+            return value
+        # Behind the published port of a bridge network, requests come from Docker's gateway.
+        return ("127.0.0.1/32", "::1/128") if _before(info, "network_mode") == "host" \
+            else ("172.16.0.0/12",)
 
     @field_validator("container_name", "volume_name", "database_volume_name", mode="before")
     @classmethod
@@ -325,9 +370,12 @@ class KeycloakSettings(Section):
         the public URL for an existing or remote Keycloak, else the published port here."""
         if not self.deploy or self.remote_docker:
             return self.url
-        host = "127.0.0.1" if self.network_mode == "host" or self.bind_address == "0.0.0.0" \
-            else self.bind_address
-        return f"http://{host}:{self.http_port}"
+        return f"http://{self.local_host}:{self.http_port}"
+
+    @property
+    def local_host(self) -> str:
+        """The address at which Keycloak's ports answer on the machine that runs it."""
+        return "127.0.0.1" if self.bind_address == "0.0.0.0" else self.bind_address
 
 
 class NetBirdSettings(Section):

@@ -3,6 +3,7 @@ value or raises a `problem` saying what is wrong, in the words an operator needs
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -66,10 +67,33 @@ def _ssh_opts(value: object) -> object:
     return tuple(parsed)
 
 
+def _addresses(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.startswith("[") else \
+                [a.strip() for a in value.split(",")]
+        except ValueError:
+            value = None
+    if not isinstance(value, (list, tuple)) or not value:
+        raise problem("must be a non-empty list of IP addresses or CIDR ranges such as "
+                      "[\"127.0.0.1\", \"10.0.0.0/24\"]")
+    for address in value:
+        try:
+            network = ipaddress.ip_network(str(address), strict=False)
+        except ValueError:
+            raise problem(f"holds {address!r}, which is not an IP address or CIDR range") \
+                from None
+        if network.prefixlen == 0:
+            raise problem(f"holds {address!r}: trusting every address lets anyone who reaches "
+                          "Keycloak forge X-Forwarded-* headers")
+    return tuple(str(a) for a in value)
+
+
 # A true/false setting: only those two words (YAML's yes/no/on/off are refused as ambiguous).
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Ports = Annotated[tuple[int, ...], BeforeValidator(_ports)]
 SshOpts = Annotated[tuple[str, ...], BeforeValidator(_ssh_opts)]
+Addresses = Annotated[tuple[str, ...], BeforeValidator(_addresses)]
 
 
 def is_loopback(host: str) -> bool:

@@ -49,11 +49,12 @@ def setting(default: Any = ..., *, key: str, meaning: str, example: str,
                                     "shown_default": shown_default})
 
 
-def problem(why: str, *, example: Optional[str] = None, key: Optional[str] = None
-            ) -> PydanticCustomError:
+def problem(why: str, *, example: Optional[str] = None, key: Optional[str] = None,
+            remove: bool = False) -> PydanticCustomError:
     """What a validator raises: why the value is wrong, and optionally a better example for the
-    fix, or another key to blame (a rule between two settings)."""
-    return PydanticCustomError("setting", "{why}", {"why": why, "example": example, "key": key})
+    fix, another key to blame (a rule between two settings), or that the fix is removing it."""
+    return PydanticCustomError("setting", "{why}",
+                               {"why": why, "example": example, "key": key, "remove": remove})
 
 
 def _fields(model: type[Section]) -> dict[str, Any]:
@@ -123,8 +124,9 @@ def validate(model: type[Section], raw: Mapping[str, RawValue], stack: str,
             named = keys.get(str(item["loc"][0]), str(item["loc"][0]))
             ctx = item.get("ctx") or {}
             key = ctx.get("key") or named
-            problems.append(f"{key}: {_why(item, fields[named])}. "
-                            f"Fix: {fix(key, fields[key], stack, ctx.get('example'))}")
+            remedy = f"pulumi config rm {key} --stack {stack}" if ctx.get("remove") else \
+                fix(key, fields[key], stack, ctx.get("example"))
+            problems.append(f"{key}: {_why(item, fields[named])}. Fix: {remedy}")
         return None, problems
     return (None if problems else section), problems
 

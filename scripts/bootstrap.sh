@@ -2,8 +2,8 @@
 # Installs everything `make up` and `make test` need, idempotently, and caches what is slow.
 #
 #   scripts/bootstrap.sh [venv] [cli] [language] [plugins] [docker] [keycloak] [image] [optimized]
-#                         [postgres] [actionlint] [peers] [sshd]   (default: all but sshd, which
-#                         the tests add)
+#                         [postgres] [actionlint] [peers] [netbird] [sshd]   (default: all but
+#                         sshd, which the tests add)
 #   scripts/bootstrap.sh --stack NAME   what that stack needs: no images it does not use
 #   scripts/bootstrap.sh --print-steps [--stack NAME | STEP...]   the steps it would run, in order
 #
@@ -22,6 +22,8 @@
 #   optimized: the image above after `kc.sh build` for Postgres (production `start --optimized`).
 #   postgres: present locally -> pulled from Docker Hub -> built locally (debootstrap +
 #             Debian's postgresql-15 + toolchain/postgres/docker-entrypoint.sh).
+#   netbird:  NetBird's combined server (management, signal, relay, embedded IdP) built from its
+#             source snapshot, for the end-to-end tests of connector mode.
 #   peers:    OpenTofu from the Go module proxy (toolchain/opentofu) and terraform-provider-keycloak
 #             from the keycloak snapshot's upstream/, for `make bench-peers` and its test.
 set -euo pipefail
@@ -30,6 +32,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${NETBIRD_KEYCLOAK_CACHE:-$HOME/.cache/netbird-keycloak}
 PULUMI_VERSION=3.259.0
 ACTIONLINT_VERSION=v1.7.12
+NETBIRD_VERSION=0.77.1
+NETBIRD_SERVER=$CACHE/netbird-$NETBIRD_VERSION/netbird-server
 KEYCLOAK_VERSION=26.7.3
 KEYCLOAK_IMAGE=${KEYCLOAK_IMAGE:-netbird-keycloak/keycloak:$KEYCLOAK_VERSION}
 OFFICIAL_IMAGE=quay.io/keycloak/keycloak:$KEYCLOAK_VERSION
@@ -400,6 +404,27 @@ do_actionlint() {
   done_step "built from the Go module proxy"
 }
 
+# NetBird's combined server (`netbird-server`, what getting-started.sh installs), for the e2e
+# tests of connector mode. The desktop UI's wails fork is not on the module proxy and no server
+# uses it, so its replace goes.
+do_netbird() {
+  step "NetBird $NETBIRD_VERSION combined server (tests of netbird:integration connector)"
+  if is_elf "$NETBIRD_SERVER"; then done_step "built in $NETBIRD_SERVER"; return; fi
+  local archive=netbird-$NETBIRD_VERSION-source.tar.gz key work
+  key=$(snapshot_sum "$archive")
+  command -v go >/dev/null || fail "no Go toolchain to build NetBird's server; install Go 1.26+"
+  echo "    building netbird-server from $SOURCES/$archive (cold: ~4 min)"
+  work=$(unpack_snapshot "$archive" "$key")
+  mkdir -p "${NETBIRD_SERVER%/*}"
+  (cd "$work" && go mod edit -dropreplace=github.com/wailsapp/wails/v3 &&
+   GOFLAGS=-mod=mod CGO_ENABLED=1 go build -p 2 -ldflags "-s -w" -o "$NETBIRD_SERVER.part" ./combined) \
+    >"$CACHE/netbird-build.log" 2>&1 ||
+    { tail -n 20 "$CACHE/netbird-build.log" >&2; fail "building netbird-server failed; log: $CACHE/netbird-build.log"; }
+  mv "$NETBIRD_SERVER.part" "$NETBIRD_SERVER"
+  rm -rf "$work"
+  done_step "built from the source snapshot"
+}
+
 # The steps a stack needs: the toolchain always; Docker and the images only as its settings use
 # them (an existing Keycloak needs neither, the dev stack no Postgres or production image).
 stack_steps() {
@@ -426,7 +451,7 @@ PY
 declare -A NEEDS=(
   [venv]="" [cli]="" [language]="cli" [plugins]="venv cli" [docker]="" [keycloak]=""
   [image]="docker keycloak" [optimized]="image" [postgres]="docker" [actionlint]=""
-  [peers]="venv" [sshd]=""
+  [peers]="venv" [netbird]="" [sshd]=""
 )
 
 # The steps named, each after what it needs, each once.
@@ -472,7 +497,7 @@ if [ "${1:-}" = --stack ]; then
   [ -n "$print_only" ] || do_venv
   read -r -a steps <<< "$(stack_steps "${2:?--stack needs a stack name}")"
 fi
-[ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image optimized postgres actionlint peers)
+[ ${#steps[@]} -gt 0 ] || steps=(venv cli language plugins docker keycloak image optimized postgres actionlint peers netbird)
 resolved=$(with_needs "${steps[@]}")  # an assignment, so that its failure stops here
 read -r -a steps <<< "$resolved"
 if [ -n "$print_only" ]; then echo "${steps[*]}"; exit 0; fi

@@ -185,6 +185,17 @@ def test_host_network_publishes_no_ports():
     assert c["networkMode"] == "host"
     assert not c.get("ports")
     assert "--http-port=18080" in c["command"]
+    # The host's interfaces are Keycloak's own: both ports on the bind address only.
+    assert "--http-host=127.0.0.1" in c["command"]
+    assert "--http-management-host=127.0.0.1" in c["command"]
+
+
+def test_host_network_on_a_chosen_address_is_probed_there():
+    run = deploy(**{"keycloak:networkMode": "host", "keycloak:bindAddress": "10.20.0.5"})
+    c = run.mocks.one(CONTAINER).inputs
+    assert "--http-host=10.20.0.5" in c["command"]
+    assert "/10.20.0.5/9000" in c["healthcheck"]["tests"][3]
+    assert run.mocks.one("pulumi:providers:keycloak").inputs["url"] == "http://10.20.0.5:8080"
 
 
 def test_remote_docker_host_reaches_the_provider():
@@ -298,7 +309,8 @@ def test_production_mode_runs_keycloak_start_for_its_public_url():
     command = run.mocks.one(CONTAINER, "keycloak-container").inputs["command"]
     assert command[0] == "start" and "--optimized" not in command
     for flag in ("--hostname=https://auth.example.com", "--http-enabled=true",
-                 "--proxy-headers=xforwarded", "--health-enabled=true", "--metrics-enabled=true",
+                 "--proxy-headers=xforwarded", "--proxy-trusted-addresses=172.16.0.0/12",
+                 "--health-enabled=true", "--metrics-enabled=true",
                  "--hostname-admin=https://auth-admin.internal.example.com"):
         assert flag in command
     # Pulumi still talks to the container directly; the issuer is the public URL.

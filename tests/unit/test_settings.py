@@ -129,6 +129,10 @@ BAD = [
     ("keycloak:image", "Keycloak Image", "not a Docker image"),
     ("keycloak:networkMode", "overlay", "bridge or host"),
     ("keycloak:bindAddress", "0.0.0.999", "IPv4"),
+    ("keycloak:bindAddressReason", "the proxy is elsewhere", "only for keycloak:bindAddress"),
+    ("keycloak:proxyTrustedAddresses", '["10.0.0.5", "0.0.0.0/0"]', "forge X-Forwarded"),
+    ("keycloak:proxyTrustedAddresses", "proxy.example.com", "not an IP address"),
+    ("keycloak:proxyTrustedAddresses", "[]", "non-empty list"),
     ("keycloak:containerName", "my container", "no spaces"),
     ("keycloak:clientTimeout", "5", "from 30 to 600"),
     ("keycloak:memoryMb", "512", "from 750 to 65536"),
@@ -261,3 +265,41 @@ def test_shipped_stack_files_are_valid_as_written(path):
         raw.setdefault("keycloak:adminPassword", RawValue("Zq8-Lm3-Wx7-Kp4", secret=True))
     settings = parse_settings(raw, path.name.split(".")[1])
     assert settings.netbird.domain == config["netbird:domain"]
+
+
+def test_every_address_needs_a_stated_reason():
+    with pytest.raises(SettingsError) as caught:
+        parse(keycloak__bindAddress="0.0.0.0")
+    assert any(p.startswith("keycloak:bindAddressReason: is required with keycloak:bindAddress "
+                            "0.0.0.0") for p in caught.value.problems), caught.value.problems
+    s = parse(keycloak__bindAddress="0.0.0.0", keycloak__bindAddressReason="proxy on another host")
+    assert s.keycloak.admin_base_url == "http://127.0.0.1:8080"
+
+
+def test_a_reason_without_every_address_is_removed_not_set():
+    with pytest.raises(SettingsError) as caught:
+        parse(keycloak__bindAddressReason="why not")
+    assert "Fix: pulumi config rm keycloak:bindAddressReason --stack dev" in \
+        " ".join(caught.value.problems)
+
+
+@pytest.mark.parametrize("url", ["http://auth.example.com", "http://10.0.0.5:8080"])
+def test_admin_credentials_never_go_to_a_remote_plain_http_url(url):
+    with pytest.raises(SettingsError) as caught:
+        parse(keycloak__deploy="false", keycloak__url=url)
+    assert any(p.startswith("keycloak:url: is") and "in the clear" in p
+               for p in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8080", "http://127.0.0.1:8080",
+                                 "https://auth.example.com"])
+def test_loopback_or_https_keycloak_urls_are_accepted(url):
+    assert parse(keycloak__deploy="false", keycloak__url=url).keycloak.url == url
+
+
+def test_trusted_proxies_default_by_network_mode():
+    assert parse(keycloak__networkMode="host").keycloak.proxy_trusted_addresses == (
+        "127.0.0.1/32", "::1/128")
+    assert parse().keycloak.proxy_trusted_addresses == ("172.16.0.0/12",)
+    assert parse(keycloak__proxyTrustedAddresses="10.0.0.5, 10.1.0.0/16"
+                 ).keycloak.proxy_trusted_addresses == ("10.0.0.5", "10.1.0.0/16")
