@@ -17,6 +17,9 @@ ROLE = "keycloak"
 # kills it at once, and Keycloak's dev-file database loses what it had not flushed yet (a realm
 # deleted just before came back, seen in the end-to-end tests).
 STOP_GRACE_SECONDS = 60
+# Postgres reads its first password from here (POSTGRES_PASSWORD_FILE), not from its environment,
+# which `docker inspect` shows to anyone allowed to list containers.
+PASSWORD_FILE = "/run/secrets/postgres-password"
 
 
 def owner_label() -> docker.ContainerLabelArgs:
@@ -55,9 +58,10 @@ class KeycloakDatabase(pulumi.ComponentResource):
             # With host networking Postgres shares the host's ports: loopback only.
             command=["postgres", "-p", port,
                      *(["-c", "listen_addresses=127.0.0.1"] if host_network else [])],
-            envs=self.password.apply(lambda password: [
-                f"POSTGRES_USER={ROLE}", f"POSTGRES_DB={DATABASE}",
-                f"POSTGRES_PASSWORD={password}"]),
+            envs=[f"POSTGRES_USER={ROLE}", f"POSTGRES_DB={DATABASE}",
+                  f"POSTGRES_PASSWORD_FILE={PASSWORD_FILE}"],
+            uploads=[docker.ContainerUploadArgs(file=PASSWORD_FILE, content=self.password,
+                                                permissions="0600")],
             network_mode="host" if host_network else network.name,
             volumes=[docker.ContainerVolumeArgs(container_path="/var/lib/postgresql/data",
                                                 volume_name=volume.name)],

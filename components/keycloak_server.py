@@ -21,18 +21,34 @@ _READY_PROBE = (
 )
 
 
+# Keycloak reads its secrets from this file (--config-file), not from its environment, which
+# `docker inspect` shows to anyone allowed to list containers. Group 0 is the official image's
+# keycloak user's group (uid 1000, gid 0); our locally built image runs Keycloak as root.
+SECRETS_FILE = "/run/secrets/keycloak.conf"
+
+
+def keycloak_conf(options: dict[str, str]) -> str:
+    """Options in Keycloak's config-file syntax, each value exactly as given: `\\` and `$` are
+    escaped (Keycloak expands `${…}` in this file), so a password may hold any character."""
+    def escaped(value: str) -> str:
+        return value.replace("\\", "\\\\").replace("$", "\\\\$").replace("\n", "\\n")
+    return "".join(f"{name}={escaped(value)}\n" for name, value in options.items())
+
+
 def container_command(settings: KeycloakSettings) -> list[str]:
-    ports = [f"--http-port={settings.http_port}",
+    options = [f"--http-port={settings.http_port}",
              f"--http-management-port={settings.management_port}"]
     if settings.network_mode == "host":
         # The host's own interfaces: without these Keycloak answers plain HTTP (and its
         # management port) on every address. In bridge mode the published port is bound instead.
-        ports += [f"--http-host={settings.bind_address}",
+        options += [f"--http-host={settings.bind_address}",
                   f"--http-management-host={settings.bind_address}"]
+    # A global option of kc.sh: before the command.
+    config = f"--config-file={SECRETS_FILE}"
     if settings.mode == "dev":
-        return ["start-dev", *ports]
+        return [config, "start-dev", *options]
     command = [
-        "start", *(["--optimized"] if settings.optimized else []), *ports,
+        config, "start", *(["--optimized"] if settings.optimized else []), *options,
         # TLS ends at the reverse proxy; Keycloak speaks HTTP on the internal side only, trusts
         # X-Forwarded-* from the proxy alone, and issues tokens for its public URL whatever the
         # request's Host, so NetBird's issuer check holds behind any proxy.
@@ -47,23 +63,32 @@ def container_command(settings: KeycloakSettings) -> list[str]:
     return command
 
 
-def _container_env(settings: KeycloakSettings, bootstrap_secret: pulumi.Output[str],
-                   database: Optional[KeycloakDatabase]) -> pulumi.Output[list[str]]:
-    """Keycloak's environment, a secret as a whole: it holds the bootstrap and database secrets.
-    Keycloak reads the bootstrap admin only when it creates the master realm; it is a temporary
-    service account, which the first `up` retires (components/pulumi_service_account.py)."""
-    fixed = [] if settings.optimized else ["KC_HEALTH_ENABLED=true"]
-    fixed.append(f"KC_BOOTSTRAP_ADMIN_CLIENT_ID={BOOTSTRAP_CLIENT_ID}")
+def _container_env(settings: KeycloakSettings, database: Optional[KeycloakDatabase]
+                   ) -> list[str]:
+    """Keycloak's environment: nothing secret in it."""
+    env = [] if settings.optimized else ["KC_HEALTH_ENABLED=true"]
+    env.append(f"KC_BOOTSTRAP_ADMIN_CLIENT_ID={BOOTSTRAP_CLIENT_ID}")
+    if database is not None:
+        if not settings.optimized:  # KC_DB is a build-time option, built into an optimized image
+            env.append("KC_DB=postgres")
+        env.append(f"KC_DB_USERNAME={database.username}")
+    return env
+
+
+def _secrets_upload(bootstrap_secret: pulumi.Output[str],
+                    database: Optional[KeycloakDatabase]) -> docker.ContainerUploadArgs:
+    """The bootstrap admin's secret (Keycloak reads it only when it creates the master realm;
+    it is a temporary service account, which the first `up` retires:
+    components/pulumi_service_account.py) and the database URL and password."""
     if database is None:
-        return pulumi.Output.secret(bootstrap_secret).apply(
-            lambda secret: [*fixed, f"KC_BOOTSTRAP_ADMIN_CLIENT_SECRET={secret}"])
-    if not settings.optimized:  # KC_DB is a build-time option, built into an optimized image
-        fixed.append("KC_DB=postgres")
-    return pulumi.Output.secret(pulumi.Output.all(
-        bootstrap_secret, database.jdbc_url, database.password)).apply(
-        lambda values: [*fixed, f"KC_BOOTSTRAP_ADMIN_CLIENT_SECRET={values[0]}",
-                        f"KC_DB_URL={values[1]}", f"KC_DB_USERNAME={database.username}",
-                        f"KC_DB_PASSWORD={values[2]}"])
+        content = pulumi.Output.secret(bootstrap_secret).apply(
+            lambda secret: keycloak_conf({"bootstrap-admin-client-secret": secret}))
+    else:
+        content = pulumi.Output.secret(pulumi.Output.all(
+            bootstrap_secret, database.jdbc_url, database.password)).apply(
+            lambda values: keycloak_conf({"bootstrap-admin-client-secret": values[0],
+                                          "db-url": values[1], "db-password": values[2]}))
+    return docker.ContainerUploadArgs(file=SECRETS_FILE, content=content, permissions="0640")
 
 
 class KeycloakServer(pulumi.ComponentResource):
@@ -125,7 +150,8 @@ class KeycloakServer(pulumi.ComponentResource):
             name=settings.container_name,
             image=image.image_id,
             command=container_command(settings),
-            envs=_container_env(settings, bootstrap_secret, self.database),
+            envs=_container_env(settings, self.database),
+            uploads=[_secrets_upload(bootstrap_secret, self.database)],
             network_mode=network.name if network else settings.network_mode,
             # With host networking the ports are the host's already; publishing them is an error.
             ports=None if settings.network_mode == "host" else [docker.ContainerPortArgs(

@@ -116,7 +116,7 @@ def test_production_mode_serves_the_public_issuer(production):
         "GET", "http://127.0.0.1:28180/realms/netbird/.well-known/openid-configuration")
     assert status == 200 and doc["issuer"] == outputs["issuer_url"]
     assert doc["token_endpoint"].startswith("https://auth.prod.test/")
-    assert json.loads(_docker("inspect", "-f", "{{json .Config.Cmd}}", "keycloak-e2e-prod"))[:2] \
+    assert json.loads(_docker("inspect", "-f", "{{json .Config.Cmd}}", "keycloak-e2e-prod"))[1:3] \
         == ["start", "--optimized"]
     # Health and metrics answer on the management port, which is not published.
     ip = _docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
@@ -149,9 +149,12 @@ def test_database_password_is_never_in_plain_text(production, pulumi_session, pr
               for p in pulumi_session.rglob("*") if p.is_file()}
     places.update({str(p): p.read_text() for p in (project.path / "stacks").glob("*.yaml")})
     assert len(places) > 3 and not [where for where, text in places.items() if password in text]
-    # Keycloak has it (as it must), through the container's environment.
-    assert f"KC_DB_PASSWORD={password}" in _docker("inspect", "-f", "{{json .Config.Env}}",
-                                                   "keycloak-e2e-prod")
+    # Keycloak and Postgres have it (as they must) in a file each, not in what `docker inspect`
+    # shows to anyone allowed to list containers.
+    for container in ("keycloak-e2e-prod", "keycloak-e2e-prod-postgres"):
+        assert password not in _docker("inspect", container)
+    assert f"db-password={password}" in _docker("exec", "keycloak-e2e-prod", "cat",
+                                                 "/run/secrets/keycloak.conf").splitlines()
 
 
 def test_replaced_keycloak_container_keeps_users_and_secrets_in_postgres(production):

@@ -145,18 +145,28 @@ def test_keycloak_provider_settings(dev):
     assert provider["url"] == "http://127.0.0.1:8080"
 
 
+def secrets_file(container: dict) -> dict[str, str]:
+    """The options of Keycloak's secrets file, read back (keycloak.conf syntax); it is a secret
+    input and readable by the container's keycloak group only."""
+    assert is_secret_input(container["uploads"])
+    [upload] = reveal(container["uploads"])
+    assert upload["file"] == "/run/secrets/keycloak.conf" and upload["permissions"] == "0640"
+    return dict(line.split("=", 1) for line in upload["content"].splitlines())
+
+
 def test_container_runs_keycloak_with_health_and_bootstrap_admin(dev):
     c = dev.mocks.one(CONTAINER).inputs
-    assert is_secret_input(c["envs"])  # it holds the admin password
-    envs = reveal(c["envs"])
+    envs = c["envs"]
     assert c["name"] == "keycloak-dev"
     assert c["image"] == "sha256:mockimage"
-    assert c["command"] == ["start-dev", "--http-port=8080", "--http-management-port=9000"]
+    assert c["command"] == ["--config-file=/run/secrets/keycloak.conf", "start-dev",
+                            "--http-port=8080", "--http-management-port=9000"]
     assert "KC_HEALTH_ENABLED=true" in envs
     # A temporary admin service account, not a user: the provider logs in with client
-    # credentials from the first run.
+    # credentials from the first run. Its secret is in a file, not in the environment.
     assert "KC_BOOTSTRAP_ADMIN_CLIENT_ID=netbird-keycloak-bootstrap" in envs
-    assert "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=Xk3-vq9-Lm2-Pz7" in envs
+    assert not [line for line in envs if "Xk3-vq9-Lm2-Pz7" in line or "SECRET" in line]
+    assert secrets_file(c) == {"bootstrap-admin-client-secret": "Xk3-vq9-Lm2-Pz7"}
     assert not [line for line in envs if line.startswith("KC_BOOTSTRAP_ADMIN_USERNAME")]
     assert c["wait"] is True and c["waitTimeout"] >= 120
     assert c["healthcheck"]["tests"][:3] == ["CMD", "bash", "-c"]
@@ -307,7 +317,7 @@ def production(**extra):
 def test_production_mode_runs_keycloak_start_for_its_public_url():
     run = production(**{"keycloak:adminUrl": "https://auth-admin.internal.example.com"})
     command = run.mocks.one(CONTAINER, "keycloak-container").inputs["command"]
-    assert command[0] == "start" and "--optimized" not in command
+    assert command[1] == "start" and "--optimized" not in command
     for flag in ("--hostname=https://auth.example.com", "--http-enabled=true",
                  "--proxy-headers=xforwarded", "--proxy-trusted-addresses=172.16.0.0/12",
                  "--health-enabled=true", "--metrics-enabled=true",
@@ -329,17 +339,24 @@ def test_postgres_mode_keeps_the_data_in_its_own_container_and_volume():
     assert postgres["volumes"] == [{"containerPath": "/var/lib/postgresql/data",
                                     "volumeName": "keycloak-dev-postgres-data"}]
     assert postgres["wait"] is True and "pg_isready" in postgres["healthcheck"]["tests"]
-    assert is_secret_input(postgres["envs"])
-    assert "POSTGRES_PASSWORD=Db4-Kq8-Wm2-Lp5" in reveal(postgres["envs"])
+    # The password reaches Postgres in a file of its own, not in its environment.
+    assert "POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password" in postgres["envs"]
+    assert not [line for line in postgres["envs"] if "Db4-Kq8-Wm2-Lp5" in line]
+    assert is_secret_input(postgres["uploads"])
+    [upload] = reveal(postgres["uploads"])
+    assert upload["file"] == "/run/secrets/postgres-password" and upload["permissions"] == "0600"
+    assert upload["content"] == "Db4-Kq8-Wm2-Lp5"
     # Keycloak keeps nothing of its own on disk any more: no dev-file volume.
     assert keycloak["volumes"] == []
     assert [v.inputs["name"] for v in run.mocks.by_type("docker:index/volume:Volume")] == [
         "keycloak-dev-postgres-data"]
-    assert is_secret_input(keycloak["envs"])
-    env = reveal(keycloak["envs"])
-    for line in ("KC_DB=postgres", "KC_DB_URL=jdbc:postgresql://keycloak-dev-postgres:5432/keycloak",
-                 "KC_DB_USERNAME=keycloak", "KC_DB_PASSWORD=Db4-Kq8-Wm2-Lp5"):
-        assert line in env
+    for line in ("KC_DB=postgres", "KC_DB_USERNAME=keycloak"):
+        assert line in keycloak["envs"]
+    assert not [line for line in keycloak["envs"] if "Db4-Kq8-Wm2-Lp5" in line]
+    assert secrets_file(keycloak) == {
+        "bootstrap-admin-client-secret": "Xk3-vq9-Lm2-Pz7",
+        "db-url": "jdbc:postgresql://keycloak-dev-postgres:5432/keycloak",
+        "db-password": "Db4-Kq8-Wm2-Lp5"}
 
 
 def test_postgres_with_host_networking_listens_on_loopback_only():
@@ -348,20 +365,20 @@ def test_postgres_with_host_networking_listens_on_loopback_only():
     assert postgres["networkMode"] == "host"
     assert postgres["command"] == ["postgres", "-p", "15432", "-c", "listen_addresses=127.0.0.1"]
     assert run.mocks.by_type("docker:index/network:Network") == []
-    env = reveal(run.mocks.one(CONTAINER, "keycloak-container").inputs["envs"])
-    assert "KC_DB_URL=jdbc:postgresql://127.0.0.1:15432/keycloak" in env
+    keycloak = run.mocks.one(CONTAINER, "keycloak-container").inputs
+    assert secrets_file(keycloak)["db-url"] == "jdbc:postgresql://127.0.0.1:15432/keycloak"
 
 
 def test_optimized_image_starts_without_build_options():
     run = production(**{"keycloak:optimized": "true",
                         "keycloak:image": "netbird-keycloak/keycloak:26.7.3-postgres-optimized"})
     keycloak = run.mocks.one(CONTAINER, "keycloak-container").inputs
-    assert keycloak["command"][:2] == ["start", "--optimized"]
+    assert keycloak["command"][1:3] == ["start", "--optimized"]
     # Options fixed by `kc.sh build` are not repeated: Keycloak refuses a different value.
     assert not [f for f in keycloak["command"] if f.startswith(("--health", "--metrics", "--db"))]
-    env = reveal(keycloak["envs"])
-    assert not [line for line in env if line.startswith(("KC_DB=", "KC_HEALTH"))]
-    assert "KC_DB_URL=jdbc:postgresql://keycloak-dev-postgres:5432/keycloak" in env
+    assert not [line for line in keycloak["envs"] if line.startswith(("KC_DB=", "KC_HEALTH"))]
+    assert secrets_file(keycloak)["db-url"] == \
+        "jdbc:postgresql://keycloak-dev-postgres:5432/keycloak"
 
 
 
@@ -396,9 +413,9 @@ def test_a_stack_file_without_secrets_deploys_with_generated_ones():
     user = run.mocks.one("keycloak:index/user:User").inputs
     assert reveal(user["initialPassword"])["value"] == reveal(stashes["user-password"]["input"])
     assert run.exports["user_password"] == reveal(stashes["user-password"]["input"])
-    env = reveal(run.mocks.one(CONTAINER).inputs["envs"])
     bootstrap = reveal(stashes["bootstrap-secret"]["input"])
-    assert f"KC_BOOTSTRAP_ADMIN_CLIENT_SECRET={bootstrap}" in env
+    assert secrets_file(run.mocks.one(CONTAINER).inputs) == {
+        "bootstrap-admin-client-secret": bootstrap}
 
 
 def test_a_chosen_secret_wins_and_its_stash_follows_it(dev):
@@ -428,3 +445,13 @@ def test_realm_is_hardened(dev):
     events = dev.mocks.one("keycloak:index/realmEvents:RealmEvents").inputs
     assert events["eventsEnabled"] is True and events["adminEventsEnabled"] is True
     assert events["eventsExpiration"] == 30 * 86400
+
+
+@pytest.mark.parametrize("value", ["a${b}c", "c$d", "p\\q", "#!=: ok", "end\\", "x\\${y}"])
+def test_a_secret_reaches_keycloaks_config_file_unchanged(value):
+    # Each escape was checked against Keycloak 26.7.3's own reading (`kc.sh --config-file F
+    # show-config`): unescaped, `${b}` is expanded to nothing and `\\` is halved.
+    from components.keycloak_server import keycloak_conf
+    written = {"a${b}c": "a\\\\${b}c", "c$d": "c\\\\$d", "p\\q": "p\\\\q", "#!=: ok": "#!=: ok",
+               "end\\": "end\\\\", "x\\${y}": "x\\\\\\\\${y}"}[value]
+    assert keycloak_conf({"db-password": value}) == f"db-password={written}\n"
