@@ -22,7 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from pulumi import automation as auto
 
 from bench.measure import measured, scratch
 from netbird_keycloak import stack as driver
@@ -87,8 +86,7 @@ def main() -> int:
             "  keycloak:deploy: 'false'\n"
             f"  keycloak:url: {keycloak.url}\n")
         stack = driver.open_stack(name, work)
-        stack.set_config("keycloak:adminPassword",
-                         auto.ConfigValue(keycloak.admin_password, secret=True))
+        driver.set_secret(stack, "keycloak:adminPassword", keycloak.admin_password)
 
     results = []
     try:

@@ -186,7 +186,7 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
 def new_customer(args: argparse.Namespace, console: Console) -> int:
     """Writes stacks/Pulumi.<customer>.yaml, ready for `fleet up` (the program generates the
     stack's secrets on its first deploy and keeps them in the state)."""
-    from netbird_keycloak.stack import auto, open_stack  # noqa: PLC0415
+    from netbird_keycloak.stack import open_stack, set_secret  # noqa: PLC0415
 
     name = args.customer
     if not CUSTOMER.match(name):
@@ -211,7 +211,7 @@ def new_customer(args: argparse.Namespace, console: Console) -> int:
             raise SystemExit(f"{path} written, but the shared Keycloak's admin password is "
                              f"missing: set it with `pulumi config set --stack {name} --secret "
                              "keycloak:adminPassword …` or pass --admin-password-env VAR")
-        stack.set_config("keycloak:adminPassword", auto.ConfigValue(password, secret=True))
+        set_secret(stack, "keycloak:adminPassword", password)
     console.print(f"wrote {path}; next: fleet up --stacks {name}")
     return 0
 

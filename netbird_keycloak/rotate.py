@@ -45,8 +45,8 @@ class RotationFailed(Exception):
     pass
 
 
-def secret_value() -> auto.ConfigValue:
-    return auto.ConfigValue(secrets.token_urlsafe(24), secret=True)
+def secret_value() -> str:
+    return secrets.token_urlsafe(24)
 
 
 def rotate_backend_secret(stack: auto.Stack, settings: Settings, up: Callable[[], None]) -> str:
@@ -72,7 +72,7 @@ def rotate_admin_client_secret(stack: auto.Stack, settings: Settings,
         raise RotationFailed("the stack was never deployed: `make up` first")
     chosen = stack.get_all_config().get("keycloak:adminClientSecret")
     if chosen is None or chosen.value == recorded:
-        stack.set_config("keycloak:adminClientSecret", secret_value())
+        driver.set_secret(stack, "keycloak:adminClientSecret", secret_value())
     up()  # logs in with the recorded secret (or the pending one), gives Keycloak the new one
     return "nothing to do in NetBird: this secret is Pulumi's own"
 
@@ -100,15 +100,15 @@ def rotate_user_password(stack: auto.Stack, settings: Settings, up: Callable[[],
     new = secret_value()
     # Stored first: a rotation stopped after Keycloak took it never loses the password.
     old = stack.get_all_config().get("netbird:userPassword")
-    stack.set_config("netbird:userPassword", new)
+    driver.set_secret(stack, "netbird:userPassword", new)
     status, answer = http("PUT", f"{base}/users/{users[0]['id']}/reset-password",
-                          body={"type": "password", "value": new.value, "temporary": False},
+                          body={"type": "password", "value": new, "temporary": False},
                           token=token["access_token"])
     if status != 204:  # e.g. the password policy refused it: the stored one is still right
         if old is None:
             stack.remove_config("netbird:userPassword")
         else:
-            stack.set_config("netbird:userPassword", old)
+            driver.set_secret(stack, "netbird:userPassword", old.value)
         raise RotationFailed(f"Keycloak refused the new password ({status}: {answer})")
     up()
     return (f"tell the people who log in as {netbird.user_name!r} that the password changed "

@@ -15,6 +15,7 @@ import os
 import re
 import runpy
 import socket
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -61,6 +62,19 @@ def pulumi_env() -> dict[str, str]:
     if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
         raise SystemExit("no state passphrase: set PULUMI_CONFIG_PASSPHRASE_FILE (make does)")
     return env
+
+
+def set_secret(stack: auto.Stack, key: str, value: str) -> None:
+    """`pulumi config set --secret` with the value on stdin: the Automation API's `set_config`
+    puts it in the CLI's argv, which every local user can read (`ps`, /proc/*/cmdline)."""
+    workspace = stack.workspace
+    done = subprocess.run(
+        [workspace.pulumi_command.command, "config", "set", key, "--secret", "--stack",
+         stack.name, "--non-interactive"],
+        input=value, text=True, capture_output=True, cwd=workspace.work_dir, timeout=120,
+        env={**os.environ, **(workspace.env_vars or {})})
+    if done.returncode != 0:
+        raise auto.CommandError(f"pulumi config set {key} failed: {done.stderr.strip()}")
 
 
 def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
