@@ -24,9 +24,12 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def http(method: str, url: str, form: Optional[dict] = None, body: Any = None,
-         token: Optional[str] = None, timeout: float = 30) -> tuple[int, Any]:
+         token: Optional[str] = None, timeout: float = 30,
+         headers: Optional[dict[str, str]] = None) -> tuple[int, Any]:
     """(status, decoded JSON or text); status 0 with the reason when nothing answered."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     data = None
     if form is not None:
         data = urllib.parse.urlencode(form).encode()

@@ -31,7 +31,8 @@ def save(name: str, data: dict) -> None:
     (RECORDS / f"{name}.json").write_text(json.dumps(data, indent=2))
 
 
-# What tests/e2e/test_hardening.py checks against a real Keycloak, each recorded when it passes.
+# What tests/e2e/test_hardening.py and test_security.py check against a real Keycloak, each
+# recorded when it passes.
 HARDENING = (
     "no temporary admin after make up",
     "later ups and previews without the bootstrap password",
@@ -43,6 +44,9 @@ HARDENING = (
     "admin client secret rotated: old refused, new logs in",
     "user password rotated: old refused, new logs in",
     "a permanent admin for a person (make admin-user)",
+    "no secret in argv, environments or docker inspect",
+    "host mode: only the bind address answers",
+    "X-Forwarded-For believed from trusted proxies only",
 )
 
 
@@ -82,7 +86,7 @@ def main(argv: Optional[list[str]] = None) -> int:  # noqa: ARG001 - takes no ar
                  faults["recorded_at"] if faults else ""))
     hardening = record("hardening")
     passed = [c for c in (hardening or {}).get("passed", []) if c in HARDENING]
-    rows.append(("hardening checks passed on a real Keycloak (tests/e2e/test_hardening.py)",
+    rows.append(("hardening checks passed on a real Keycloak (tests/e2e/test_hardening.py, test_security.py)",
                  f"{len(passed)} of {len(HARDENING)}" if hardening
                  else "no record: run make test-e2e",
                  hardening["recorded_at"] if hardening else ""))

@@ -187,6 +187,17 @@ def record_hardening(check: str) -> None:
     safety_report.save("hardening", {"passed": sorted(done | {check})})
 
 
+def bootstrap_secret(container: str) -> str:
+    """The temporary admin's secret that a Keycloak container was started with, read where
+    Keycloak reads it (its secrets file; never its environment). Raises CalledProcessError while
+    the container does not run."""
+    from components.keycloak_server import SECRETS_FILE  # noqa: PLC0415
+    conf = subprocess.run(["docker", "exec", container, "cat", SECRETS_FILE],
+                          capture_output=True, text=True, check=True, timeout=30).stdout
+    return next(line.split("=", 1)[1] for line in conf.splitlines()
+                if line.startswith("bootstrap-admin-client-secret="))
+
+
 def secret(stack, key: str) -> str:
     """A secret of a stack: the one its stack file sets, or the one the program generated and
     keeps in the state (components/stack_secrets.py)."""

@@ -113,10 +113,7 @@ def test_first_up_retires_the_bootstrap_admin_for_the_service_account(hard):
     roles = admin.get(f"/master/users/{account['id']}/role-mappings/realm")
     assert "admin" in {r["name"] for r in roles}
     # The container still carries the bootstrap secret; it opens nothing any more.
-    env = subprocess.run(["docker", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
-                          CONTAINER], capture_output=True, text=True, check=True).stdout
-    bootstrap = next(line.split("=", 1)[1] for line in env.splitlines()
-                     if line.startswith("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET="))
+    bootstrap = harness.bootstrap_secret(CONTAINER)
     status, body = admin_login(URL, client_id="netbird-keycloak-bootstrap",
                                client_secret=bootstrap)
     assert status in (400, 401) and "access_token" not in str(body)

@@ -81,12 +81,6 @@ def plain(tmp_path_factory):
     subprocess.run(["docker", "volume", "rm", "-f", VOLUME], capture_output=True)
 
 
-def container_env(container: str = CONTAINER) -> list[str]:
-    return subprocess.run(["docker", "inspect", "-f",
-                           "{{range .Config.Env}}{{println .}}{{end}}", container],
-                          capture_output=True, text=True, check=True).stdout.splitlines()
-
-
 def assert_no_temporary_admin(project: harness.Project, stack_name: str, url: str) -> None:
     """Pulumi logs in with the stack's service account, and the master realm holds no temporary
     admin, user or service account."""
@@ -108,8 +102,7 @@ def test_plain_up_deploys_a_stack_that_holds_only_a_domain(plain):
 
 
 def test_no_temporary_admin_is_left_and_its_secret_opens_nothing(plain):
-    bootstrap = next(line.split("=", 1)[1] for line in container_env()
-                     if line.startswith("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET="))
+    bootstrap = harness.bootstrap_secret(CONTAINER)
     status, body = harness.admin_login(URL, client_id="netbird-keycloak-bootstrap",
                                        client_secret=bootstrap)
     assert status in (400, 401) and "access_token" not in str(body)
@@ -201,9 +194,7 @@ def test_an_up_killed_during_the_hand_off_is_finished_by_the_next_plain_up(tmp_p
         while time.monotonic() < deadline and up.poll() is None:
             if bootstrap is None:
                 try:
-                    bootstrap = next((line.split("=", 1)[1] for line in container_env(container)
-                                      if line.startswith("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET=")),
-                                     None)
+                    bootstrap = harness.bootstrap_secret(container)
                 except subprocess.CalledProcessError:
                     pass  # no container yet
             else:
