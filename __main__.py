@@ -11,6 +11,8 @@ from components.providers import docker_provider, keycloak_provider
 from components.pulumi_service_account import PulumiServiceAccount
 from components.settings import SettingsError, load_from_pulumi
 from components.stack_secrets import StackSecrets
+from components.user_password import UserPassword
+from netbird_keycloak.keycloak_admin import login_for
 
 try:
     settings = load_from_pulumi()
@@ -30,12 +32,18 @@ if settings.keycloak.deploy:
         owner=adoption.this_stack(), container=settings.keycloak.container_name,
         data=settings.keycloak.database_volume_name or settings.keycloak.volume_name)
     keycloak = keycloak_provider(server, settings.keycloak, service_account.client_secret)
+    admin_login = service_account.client_secret.apply(
+        lambda secret: {"client_id": settings.keycloak.admin_client_id, "client_secret": secret})
     pulumi.export("admin_client_id", service_account.client_id)
 else:
     keycloak = keycloak_provider(server, settings.keycloak)
-# What an interrupted earlier `up` left in Keycloak unrecorded (found by scripts/adopt.py).
+    admin_login = login_for(settings.keycloak)
+# What an interrupted earlier `up` left in Keycloak unrecorded (found by netbird_keycloak/adopt.py).
 import_ids = adoption.import_ids()
 realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_password, import_ids)
+# A rotated password reaches Keycloak here (pulumi-keycloak sets it only when creating the user).
+UserPassword(wiring.USER_PASSWORD, url=server.url, login=admin_login, realm=realm.realm_name,
+             user_id=realm.user.id, password=kept.user_password)
 
 urls = endpoints(settings.keycloak.url, settings.netbird.realm)
 pulumi.export("integration", settings.netbird.integration)

@@ -97,8 +97,12 @@ class KeycloakSettings(Section):
     admin_client_secret: str = setting(
         "", key="keycloak:adminClientSecret", example="<client secret>", secret=True,
         shown_default="deploying: generated, kept in the state",
-        meaning="secret of `adminClientId`; a new value is handed to Keycloak by the next `up` "
-                "(`make rotate WHAT=admin-client-secret`)")
+        meaning="secret of `adminClientId`; a new value is handed to Keycloak by the next `up`")
+    admin_client_secret_rotated: Optional[str] = setting(
+        None, key="keycloak:adminClientSecretRotated", example="2026-12-01T04:00:00Z",
+        meaning="written by `make rotate WHAT=admin-client-secret`: each new value makes the "
+                "program generate a new `adminClientSecret`, which the same `up` hands to "
+                "Keycloak")
     image: str = setting(
         DEFAULT_KEYCLOAK_IMAGE, key="keycloak:image", example=DEFAULT_KEYCLOAK_IMAGE,
         meaning="pinned tag (not `latest`); an image present locally is never pulled")
@@ -420,6 +424,10 @@ class NetBirdSettings(Section):
         shown_default="generated, kept in the state (`pulumi stack output user_password "
                       "--show-secrets`)",
         meaning="secret; at least 12 characters, not a well-known password")
+    user_password_rotated: Optional[str] = setting(
+        None, key="netbird:userPasswordRotated", example="2026-12-01T04:00:00Z",
+        meaning="written by `make rotate WHAT=user-password`: each new value makes the program "
+                "generate a new `userPassword` and set it in Keycloak")
     password_policy: str = setting(
         DEFAULT_PASSWORD_POLICY, key="netbird:passwordPolicy", example=DEFAULT_PASSWORD_POLICY,
         meaning="the realm's password policy (Keycloak syntax); must keep `length(12)` or more, "

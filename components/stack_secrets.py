@@ -24,6 +24,11 @@ STASHES = {
     "keycloak:databasePassword": "database-password",
 }
 STASH_TYPE = "pulumi:index:Stash"
+# The setting whose each new value replaces a generated secret by a new one (`make rotate`).
+ROTATED_BY = {
+    "keycloak:adminClientSecret": "keycloak:adminClientSecretRotated",
+    "netbird:userPassword": "netbird:userPasswordRotated",
+}
 
 
 def generate() -> str:
@@ -42,8 +47,8 @@ def wanted(settings: Settings) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def chosen(settings: Settings, key: str) -> str:
-    """The value the stack file sets for `key`, or "" when the program is to generate it."""
+def chosen(settings: Settings, key: str) -> Optional[str]:
+    """The value the stack file sets for `key` ("" or None when it sets none)."""
     for section in (settings.keycloak, settings.netbird):
         for name, field in type(section).model_fields.items():
             if field.alias == key:
@@ -58,18 +63,21 @@ class StackSecrets(pulumi.ComponentResource):
     def __init__(self, name: str, settings: Settings,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:StackSecrets", name, None, opts)
-        values = {key: self._kept(key, chosen(settings, key)) for key in wanted(settings)}
+        values = {key: self._kept(key, chosen(settings, key),
+                                  chosen(settings, ROTATED_BY[key]) if key in ROTATED_BY else None)
+                  for key in wanted(settings)}
         self.admin_client_secret = values.get("keycloak:adminClientSecret")
         self.bootstrap_secret = values.get("keycloak:adminPassword")
         self.user_password = values["netbird:userPassword"]
         self.database_password = values.get("keycloak:databasePassword")
         self.register_outputs({})
 
-    def _kept(self, key: str, value: str) -> pulumi.Output[str]:
-        # Generated: a new candidate each run, ignored once the stash holds the first one.
+    def _kept(self, key: str, value: str, rotated: Optional[str]) -> pulumi.Output[str]:
+        # Generated: a new candidate each run, ignored once the stash holds the first one; a new
+        # rotation stamp replaces the stash, which then keeps that run's candidate.
         # Chosen: a changed choice replaces the stash, so its value follows the stack file.
         follow = pulumi.ResourceOptions(replace_on_changes=["input"]) if value else \
-            pulumi.ResourceOptions(ignore_changes=["input"])
+            pulumi.ResourceOptions(ignore_changes=["input"], replacement_trigger=rotated)
         stash = pulumi.Stash(STASHES[key], input=pulumi.Output.secret(value or generate()),
                              opts=pulumi.ResourceOptions.merge(
                                  pulumi.ResourceOptions(parent=self), follow))

@@ -11,6 +11,7 @@ REALM = "netbird"
 SERVICE_ACCOUNT = "pulumi-service-account"
 SECRETS = "stack-secrets"
 CONNECTOR = "netbird-connector"
+USER_PASSWORD = "netbird-user-password"
 
 
 def adoptable(settings: Settings) -> list[Declared]:

@@ -6,6 +6,7 @@ outputs are secret, and that bad settings stop the program before any resource e
 
 import json
 
+import pulumi
 import pytest
 
 from components.netbird_realm import AUDIENCE_MAPPER_NAME
@@ -429,7 +430,10 @@ def test_an_existing_keycloak_keeps_only_the_user_password():
                        "keycloak:adminPassword": "Xk3-vq9-Lm2-Pz7"}, ["keycloak:adminPassword"])
     assert run.error is None, run.error
     assert [r.name for r in run.mocks.by_type(STASH)] == ["user-password"]
-    assert run.mocks.by_type(DYNAMIC) == []
+    # No hand-off; the user's password logs in as Pulumi does.
+    assert [r.name for r in run.mocks.by_type(DYNAMIC)] == ["netbird-user-password"]
+    login = reveal(run.mocks.one(DYNAMIC, "netbird-user-password").inputs["login"])
+    assert login == {"user": "kcadmin", "password": "Xk3-vq9-Lm2-Pz7"}
     provider = run.mocks.one("pulumi:providers:keycloak").inputs
     assert (provider["clientId"], provider["username"]) == ("admin-cli", "kcadmin")
 
@@ -455,3 +459,23 @@ def test_a_secret_reaches_keycloaks_config_file_unchanged(value):
     written = {"a${b}c": "a\\\\${b}c", "c$d": "c\\\\$d", "p\\q": "p\\\\q", "#!=: ok": "#!=: ok",
                "end\\": "end\\\\", "x\\${y}": "x\\\\\\\\${y}"}[value]
     assert keycloak_conf({"db-password": value}) == f"db-password={written}\n"
+
+
+def test_a_rotation_stamp_replaces_a_generated_secret_only(monkeypatch):
+    triggers = {}
+
+    class Recorded(pulumi.Stash):  # the mocks see inputs, not options
+        def __init__(self, name, input, opts=None):  # noqa: A002 - pulumi.Stash's name
+            triggers[name] = opts.replacement_trigger
+            super().__init__(name, input=input, opts=opts)
+    monkeypatch.setattr(pulumi, "Stash", Recorded)
+    stamp = {"keycloak:adminClientSecretRotated": "2026-12-02T03:00:00Z",
+             "netbird:userPasswordRotated": "2026-12-02T03:00:01Z"}
+    run = run_program({"netbird:domain": "netbird.example.com", **stamp}, [])
+    assert run.error is None, run.error
+    assert triggers == {"admin-client-secret": "2026-12-02T03:00:00Z",
+                        "user-password": "2026-12-02T03:00:01Z", "bootstrap-secret": None}
+    # The new user password reaches Keycloak through the program, logged in as Pulumi.
+    password = run.mocks.one(DYNAMIC, "netbird-user-password").inputs
+    assert reveal(password["password"]) == run.exports["user_password"]
+    assert reveal(password["login"])["client_id"] == "netbird-keycloak-admin"

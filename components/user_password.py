@@ -1,0 +1,72 @@
+"""UserPassword: the NetBird user's password in Keycloak follows the stack's `user_password`.
+
+pulumi-keycloak sets a user's password only when it creates the user, so a rotated password
+(`make rotate WHAT=user-password`: the program generates a new one, components/stack_secrets.py)
+reaches Keycloak through this resource, in the same `up` that generates it, under the engine's
+lock and state: the password the state records is the one Keycloak holds once `up` is done.
+Creating it changes nothing (the user was just created with the password); destroying it
+neither (the user goes with the realm).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Optional
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+from netbird_keycloak.keycloak_admin import admin_login, http
+
+TIMEOUT = 30
+
+
+class PasswordNotSet(Exception):
+    pass
+
+
+def _set_password(props: dict) -> None:
+    base = props["url"].rstrip("/")
+    status, token = admin_login(base, **props["login"])
+    if status != 200:
+        raise PasswordNotSet(f"cannot log in to Keycloak's Admin API at {base} ({status})")
+    path = (f"{base}/admin/realms/{urllib.parse.quote(props['realm'])}/users/"
+            f"{urllib.parse.quote(props['user_id'])}/reset-password")
+    status, answer = http("PUT", path, body={"type": "password", "value": props["password"],
+                                             "temporary": False},
+                          token=token["access_token"], timeout=TIMEOUT)
+    # An update killed after Keycloak took the password is run again by the next `up`; the
+    # password history then refuses the same (random, never reused) value: it is set already.
+    if status == 204 or (status == 400 and "history" in str(answer).lower()):
+        return
+    raise PasswordNotSet(f"Keycloak refused the new password of user {props['user_id']} in "
+                         f"realm {props['realm']} ({status}: {answer}); the old one still works")
+
+
+class _Provider(ResourceProvider):
+    def create(self, props: dict) -> CreateResult:
+        return CreateResult(id_=props["user_id"], outs=props)
+
+    def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
+        changed = olds.get("password") != news.get("password")
+        return DiffResult(changes=changed or any(olds.get(k) != news.get(k)
+                                                 for k in ("url", "login")),
+                          replaces=[k for k in ("realm", "user_id")
+                                    if olds.get(k) != news.get(k)],
+                          delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
+        if olds.get("password") != news["password"]:
+            _set_password(news)
+        return UpdateResult(outs=news)
+
+
+class UserPassword(Resource):
+    def __init__(self, name: str, *, url: pulumi.Input[str], login: pulumi.Input[dict],
+                 realm: pulumi.Input[str], user_id: pulumi.Input[str],
+                 password: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(_Provider(), name, {
+            "url": url, "login": pulumi.Output.secret(login), "realm": realm,
+            "user_id": user_id, "password": pulumi.Output.secret(password),
+        }, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            additional_secret_outputs=["login", "password"])))
