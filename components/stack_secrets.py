@@ -24,6 +24,7 @@ STASHES = {
     "keycloak:databasePassword": "database-password",
 }
 STASH_TYPE = "pulumi:index:Stash"
+NEVER_ROTATED = "never rotated"
 # The setting whose each new value replaces a generated secret by a new one (`make rotate`).
 ROTATED_BY = {
     "keycloak:adminClientSecret": "keycloak:adminClientSecretRotated",
@@ -74,10 +75,14 @@ class StackSecrets(pulumi.ComponentResource):
 
     def _kept(self, key: str, value: str, rotated: Optional[str]) -> pulumi.Output[str]:
         # Generated: a new candidate each run, ignored once the stash holds the first one; a new
-        # rotation stamp replaces the stash, which then keeps that run's candidate.
+        # rotation stamp replaces the stash, which then keeps that run's candidate. (The engine
+        # replaces on a trigger changed from one value to another, not on a first one: hence a
+        # value before the first rotation.)
         # Chosen: a changed choice replaces the stash, so its value follows the stack file.
         follow = pulumi.ResourceOptions(replace_on_changes=["input"]) if value else \
-            pulumi.ResourceOptions(ignore_changes=["input"], replacement_trigger=rotated)
+            pulumi.ResourceOptions(ignore_changes=["input"],
+                                   replacement_trigger=rotated or NEVER_ROTATED
+                                   if key in ROTATED_BY else None)
         stash = pulumi.Stash(STASHES[key], input=pulumi.Output.secret(value or generate()),
                              opts=pulumi.ResourceOptions.merge(
                                  pulumi.ResourceOptions(parent=self), follow))

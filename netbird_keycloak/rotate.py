@@ -72,15 +72,16 @@ def recorded(resources: list[dict], name: str, output: str) -> Optional[str]:
     return None
 
 
-def rotate_generated(stack: auto.Stack, settings: Settings, up: Callable[[], None], key: str,
-                     applied_by: str, applied_as: str) -> None:
+def rotate_generated(stack: auto.Stack, up: Callable[[], None], key: str, applied_by: str,
+                     applied_as: str) -> None:
     """Rotates a secret the program generates (components/stack_secrets.py): a new stamp in
     ROTATED_BY[key] makes the next `up` generate a new value and hand it to Keycloak (through
     the resource `applied_by`, whose output `applied_as` records what Keycloak holds). No
     secret is written anywhere but the state. A rotation whose `up` was interrupted before
     Keycloak's side was recorded is finished by running it again, never given a third value:
     Keycloak may hold the pending one."""
-    if stack_secrets.chosen(settings, key):
+    config = stack.get_all_config()  # the settings hold the kept secrets too: not what it chose
+    if key in config:
         raise RotationFailed(f"{key} is set in the stack file, so the program does not generate "
                              f"it: set a new value (`pulumi config set --secret {key}` with the "
                              "value on stdin) and run `make up`, or remove it "
@@ -93,8 +94,8 @@ def rotate_generated(stack: auto.Stack, settings: Settings, up: Callable[[], Non
         raise RotationFailed("the stack was never deployed: `make up` first")
     if kept == holds:  # nothing pending: a new value
         setting = stack_secrets.ROTATED_BY[key]
-        stack.set_config(setting, auto.ConfigValue(stamp(stack_secrets.chosen(settings,
-                                                                              setting))))
+        previous = config.get(setting)
+        stack.set_config(setting, auto.ConfigValue(stamp(previous.value if previous else None)))
     up()
 
 
@@ -104,13 +105,13 @@ def rotate_admin_client_secret(stack: auto.Stack, settings: Settings,
         raise RotationFailed("keycloak:deploy is false: rotate the client's secret in that "
                              "Keycloak, then `pulumi config set --secret "
                              "keycloak:adminClientSecret` (the value on stdin)")
-    rotate_generated(stack, settings, up, "keycloak:adminClientSecret", wiring.SERVICE_ACCOUNT,
+    rotate_generated(stack, up, "keycloak:adminClientSecret", wiring.SERVICE_ACCOUNT,
                      "client_secret")
     return "nothing to do in NetBird: this secret is Pulumi's own"
 
 
 def rotate_user_password(stack: auto.Stack, settings: Settings, up: Callable[[], None]) -> str:
-    rotate_generated(stack, settings, up, "netbird:userPassword", wiring.USER_PASSWORD,
+    rotate_generated(stack, up, "netbird:userPassword", wiring.USER_PASSWORD,
                      "password")
     return (f"tell the people who log in as {settings.netbird.user_name!r} that the password "
             f"changed (`pulumi stack output user_password --show-secrets --stack "
@@ -145,8 +146,9 @@ def main(argv: list[str]) -> int:
     try:
         advice = ROTATIONS[args.what](stack, settings, up)
     except (RotationFailed, auto.CommandError) as error:
+        first = driver._first_error(str(error))
         print(f"rotate {args.what} of stack {args.stack!r} failed: "
-              f"{driver._first_error(str(error))}", file=sys.stderr)
+              f"{first if first != 'failed' else driver._tail(str(error), 15)}", file=sys.stderr)
         return 1
     show(f"rotated {args.what} of stack {args.stack!r}. {advice}")
     return 0

@@ -475,6 +475,11 @@ def test_a_rotation_stamp_replaces_a_generated_secret_only(monkeypatch):
     assert run.error is None, run.error
     assert triggers == {"admin-client-secret": "2026-12-02T03:00:00Z",
                         "user-password": "2026-12-02T03:00:01Z", "bootstrap-secret": None}
+    triggers.clear()
+    assert run_program({"netbird:domain": "netbird.example.com"}, []).error is None
+    # Set before any rotation: the engine replaces on a changed trigger, not on a first one.
+    assert triggers == {"admin-client-secret": "never rotated", "user-password": "never rotated",
+                        "bootstrap-secret": None}
     # The new user password reaches Keycloak through the program, logged in as Pulumi.
     password = run.mocks.one(DYNAMIC, "netbird-user-password").inputs
     assert reveal(password["password"]) == run.exports["user_password"]
