@@ -91,6 +91,16 @@ def _secrets_upload(bootstrap_secret: pulumi.Output[str],
     return docker.ContainerUploadArgs(file=SECRETS_FILE, content=content, permissions="0640")
 
 
+def _healthcheck(settings: KeycloakSettings) -> docker.ContainerHealthcheckArgs:
+    # Inside a bridge network the container's own loopback; in host mode the bind address.
+    host = "127.0.0.1" if settings.network_mode == "bridge" else settings.local_host
+    return docker.ContainerHealthcheckArgs(
+        # bash, not CMD-SHELL's /bin/sh: /dev/tcp is a bash feature.
+        tests=["CMD", "bash", "-c", _READY_PROBE.format(host=host, port=settings.management_port)],
+        interval="5s", timeout="5s", retries=60, start_period="20s",
+    )
+
+
 class KeycloakServer(pulumi.ComponentResource):
     """Runs Keycloak in Docker (`keycloak:deploy: true`) or stands for an existing one.
 
@@ -158,13 +168,7 @@ class KeycloakServer(pulumi.ComponentResource):
                 internal=settings.http_port, external=settings.http_port,
                 ip=settings.bind_address)],
             volumes=volumes,
-            healthcheck=docker.ContainerHealthcheckArgs(
-                # bash, not CMD-SHELL's /bin/sh: /dev/tcp is a bash feature.
-                tests=["CMD", "bash", "-c", _READY_PROBE.format(
-                    host="127.0.0.1" if settings.network_mode == "bridge" else settings.local_host,
-                    port=settings.management_port)],
-                interval="5s", timeout="5s", retries=60, start_period="20s",
-            ),
+            healthcheck=_healthcheck(settings),
             # `up` returns only once Keycloak answers ready, so the realm is never created early.
             wait=True,
             wait_timeout=300,

@@ -10,14 +10,16 @@
 # A step runs after the steps it needs (NEEDS below), also when it is named alone.
 #
 # Each piece is taken from the best source that works on this machine, in this order:
-#   CLI:      `pulumi` on PATH at the pinned version -> cached build -> official download ->
-#             built from the Go module proxy (toolchain/pulumi-cli wrapper module).
+#   CLI:      `pulumi` on PATH at the pinned version -> cached build -> official download, only
+#             with its pinned sha256 (PULUMI_CLI_SHA256) -> built from the Go module proxy
+#             (toolchain/pulumi-cli wrapper module; go.sum pins every module).
 #   language: the Python language host next to the CLI -> built from its source snapshot.
 #   plugins:  the real plugin already installed -> `pulumi plugin install` (official download) ->
 #             built from the source snapshot in $NETBIRD_KEYCLOAK_SOURCES (checked against its
 #             SHA256SUMS, cached by checksum). Nothing else: no snapshot, no plugin.
 #   docker:   a running engine -> Debian's docker.io started for the tests.
-#   keycloak: the distribution from Maven Central (for the native Keycloak the tests start).
+#   keycloak: the distribution from Maven Central, its sha256 pinned (for the native Keycloak
+#             the tests start, and the image built locally).
 #   image:    present locally -> pulled from quay.io -> built locally (debootstrap + JRE + dist).
 #   optimized: the image above after `kc.sh build` for Postgres (production `start --optimized`).
 #   postgres: present locally -> pulled from Docker Hub -> built locally (debootstrap +
@@ -31,10 +33,16 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${NETBIRD_KEYCLOAK_CACHE:-$HOME/.cache/netbird-keycloak}
 PULUMI_VERSION=3.259.0
+# The official CLI tarball's sha256 (from pulumi-$PULUMI_VERSION-checksums.txt). Left empty: this
+# machine cannot reach get.pulumi.com to check it, and an unchecked download is not taken; the CLI
+# is then built from the Go module proxy, whose modules go.sum pins.
+PULUMI_CLI_SHA256=
 ACTIONLINT_VERSION=v1.7.12
 NETBIRD_VERSION=0.77.1
 NETBIRD_SERVER=$CACHE/netbird-$NETBIRD_VERSION/netbird-server
 KEYCLOAK_VERSION=26.7.3
+# The distribution's sha256, pinned (it matches the .sha1 Maven Central publishes beside it).
+KEYCLOAK_SHA256=77657f30b7e90d70f727712ce1c967f430fd6a5e9f458d32d8c6df0635345f47
 KEYCLOAK_IMAGE=${KEYCLOAK_IMAGE:-netbird-keycloak/keycloak:$KEYCLOAK_VERSION}
 OFFICIAL_IMAGE=quay.io/keycloak/keycloak:$KEYCLOAK_VERSION
 # Build-time options of the production image; components/settings.py names the same tag.
@@ -79,13 +87,14 @@ do_cli() {
   mkdir -p "$CLI_DIR"
   local tgz=$CACHE/dl/pulumi-v$PULUMI_VERSION-linux-x64.tar.gz
   mkdir -p "$CACHE/dl"
-  if curl -fsSL --connect-timeout 10 -o "$tgz.part" \
-      "https://get.pulumi.com/releases/sdk/pulumi-v$PULUMI_VERSION-linux-x64.tar.gz" 2>/dev/null; then
+  if [ -n "$PULUMI_CLI_SHA256" ] && curl -fsSL --connect-timeout 10 --max-time 600 -o "$tgz.part" \
+      "https://get.pulumi.com/releases/sdk/pulumi-v$PULUMI_VERSION-linux-x64.tar.gz" 2>/dev/null &&
+     [ "$(sha256sum "$tgz.part" | cut -d' ' -f1)" = "$PULUMI_CLI_SHA256" ]; then
     mv "$tgz.part" "$tgz"; tar -xzf "$tgz" -C "$CLI_DIR" --strip-components=1
-    done_step "official download"; return
+    done_step "official download (sha256 checked)"; return
   fi
   rm -f "$tgz.part"
-  echo "    official download unreachable; building from the Go module proxy (cold: ~4 min)"
+  echo "    no checked official download; building from the Go module proxy (cold: ~4 min)"
   command -v go >/dev/null || fail "no Go toolchain to build the Pulumi CLI; install Go 1.26+"
   # The same flags as Pulumi's release build; the version ldflag is what `pulumi version` reports.
   (cd "$ROOT/toolchain/pulumi-cli" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -p 2 -trimpath \
@@ -252,9 +261,12 @@ do_keycloak() {
   local tgz=$CACHE/dl/keycloak-$KEYCLOAK_VERSION.tar.gz
   mkdir -p "$CACHE/dl"
   if [ ! -s "$tgz" ]; then
-    curl -fsSL -o "$tgz.part" "https://repo.maven.apache.org/maven2/org/keycloak/keycloak-quarkus-dist/$KEYCLOAK_VERSION/keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz"
+    curl -fsSL --connect-timeout 10 --max-time 600 -o "$tgz.part" "https://repo.maven.apache.org/maven2/org/keycloak/keycloak-quarkus-dist/$KEYCLOAK_VERSION/keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz"
     mv "$tgz.part" "$tgz"
   fi
+  local have; have=$(sha256sum "$tgz" | cut -d' ' -f1)
+  [ "$have" = "$KEYCLOAK_SHA256" ] ||
+    { rm -f "$tgz"; fail "the Keycloak download has sha256 $have, not the pinned $KEYCLOAK_SHA256: removed; nothing was unpacked"; }
   tar -xzf "$tgz" -C "$CACHE"
   [ -x "$home/bin/kc.sh" ] || fail "unexpected archive layout in $tgz"
   done_step "unpacked to $home"
