@@ -99,7 +99,8 @@ def remove_stale_container(name: str, host: Optional[str], cert_path: Optional[s
     env = docker_cli_env(host, cert_path)
     if name not in stale or env is None or pulumi.runtime.is_dry_run():
         return
-    subprocess.run(["docker", "rm", "-f", stale[name]], check=True, capture_output=True, env=env)
+    subprocess.run(["docker", "rm", "-f", stale[name]], check=True, capture_output=True, env=env,
+                   timeout=120)
     pulumi.log.info(f"removed container {name} ({stale[name][:12]}): an interrupted earlier up "
                     "created it but never recorded it; this up creates it again (its data is on "
                     "its volume or in Postgres)")

@@ -26,6 +26,9 @@ from components.stack_secrets import STASH_TYPE, STASHES
 from netbird_keycloak.keycloak_admin import http
 from netbird_keycloak.keycloak_admin import admin_login, login_for
 
+# A Docker engine that does not answer `docker inspect` in this long is reported, not waited on.
+DOCKER_TIMEOUT = 60
+
 
 class AdoptionRefused(Exception):
     """A realm of this stack's name exists in Keycloak, made by someone else."""
@@ -221,7 +224,7 @@ def stale_containers(settings: Settings, recorded: dict[str, str], mine: str
         inspect = subprocess.run(
             ["docker", "inspect", "-f",
              f'{{{{.Id}}}} {{{{index .Config.Labels "{OWNER_ATTRIBUTE}"}}}}', name],
-            capture_output=True, text=True, env=env)
+            capture_output=True, text=True, env=env, timeout=DOCKER_TIMEOUT)
         if inspect.returncode != 0:  # no such container: up creates it
             continue
         ident, _, label = inspect.stdout.strip().partition(" ")

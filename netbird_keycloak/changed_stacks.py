@@ -46,6 +46,7 @@ def main(argv: list[str]) -> int:
         stacks = sorted(stacks_here())
     else:
         diff = subprocess.run(["git", "diff", "--name-only", args.base, args.head], cwd=ROOT,
+                              timeout=120,
                               capture_output=True, text=True, check=True)
         stacks = changed_stacks(diff.stdout.split(), stacks_here())
     print(json.dumps(stacks) if args.json else " ".join(stacks))

@@ -52,7 +52,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return command([*first, *argv[1:]]) or 0
     except KeyboardInterrupt:
-        print(f"\nnetbird-keycloak {argv[0]}: interrupted", file=sys.stderr)
+        print(f"\nnetbird-keycloak {argv[0]}: interrupted. Pulumi was told to stop too and "
+              "releases the stack's lock as it exits; a run that meets a lock it left: `make "
+              "unlock STACK=…`", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - a message for the operator, not a traceback
         if os.environ.get("NETBIRD_KEYCLOAK_DEBUG"):

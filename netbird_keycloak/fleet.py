@@ -15,6 +15,7 @@ import fnmatch
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -100,7 +101,27 @@ def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str
     return conflicts
 
 
-def run_one(run: Run, command: str, work_dir: Path, out: Path, refresh: bool) -> Run:
+STOP_GRACE = 60
+
+
+def wait_or_stop(process: subprocess.Popen, timeout: float) -> Optional[int]:
+    """The exit code, or None when the run took longer than `timeout`: it is then interrupted
+    as Ctrl-C would (Pulumi cancels and releases the stack's lock), and killed if it still runs
+    STOP_GRACE seconds later."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        return None
+
+
+def run_one(run: Run, command: str, work_dir: Path, out: Path, refresh: bool,
+            timeout: float) -> Run:
     run.status = "running"
     folder = out / run.stack
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -114,8 +135,15 @@ def run_one(run: Run, command: str, work_dir: Path, out: Path, refresh: bool) ->
     started = time.monotonic()
     with run.log.open("w") as log:
         os.chmod(run.log, 0o600)
-        code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+        # A group of its own: a stack that hangs is stopped whole, not the fleet with it.
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        code = wait_or_stop(process, timeout)
     run.seconds = round(time.monotonic() - started, 1)
+    if code is None:
+        run.status, run.error = "failed", (f"stopped after {timeout} s (--timeout): Pulumi was "
+                                           f"interrupted and released the lock; see {run.log}")
+        return run
     if summary_path.exists():
         summary = json.loads(summary_path.read_text())
         run.changes, run.error = summary.get("changes", {}), summary.get("error", "")
@@ -147,7 +175,7 @@ def table(runs: list[Run], command: str, final: bool) -> Table:
 
 
 def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, parallel: int,
-              refresh: bool, console: Console) -> list[Run]:
+              refresh: bool, console: Console, timeout: float = 1800) -> list[Run]:
     files = stack_files(work_dir)
     conflicts = ownership_conflicts(files, names) if command in ("up", "preview") else {}
     runs = [Run(name) for name in names]
@@ -160,7 +188,7 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
     lock = Lock()
 
     def work(r: Run) -> Run:
-        run_one(r, command, work_dir, out, refresh)
+        run_one(r, command, work_dir, out, refresh, timeout)
         if not console.is_terminal:
             with lock:
                 console.print(f"{r.stack}: {r.status} {r.counts} in {r.seconds:.1f}s"
@@ -235,6 +263,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         which.add_argument("--glob", help="stack names matching this pattern, e.g. 'cust-*'")
         p.add_argument("--parallel", type=int, default=2)
         p.add_argument("--refresh", action="store_true")
+        p.add_argument("--timeout", type=float, default=1800,
+                       help="seconds one stack may take before it is interrupted (default 1800)")
     for p in sub.choices.values():
         p.add_argument("--work-dir", type=Path, default=ROOT)
         p.add_argument("--out", type=Path, default=ROOT / "out")
@@ -247,7 +277,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not names:
         raise SystemExit("no stack selected")
     runs = run_fleet(args.command, names, args.work_dir, args.out.resolve(), args.parallel,
-                     args.refresh, console)
+                     args.refresh, console, args.timeout)
     failed = [r for r in runs if r.status != "succeeded"]
     for r in failed:  # whole, unwrapped lines: the table may be narrower than the message
         console.print(f"{r.stack}: {r.error}", soft_wrap=True, markup=False)

@@ -57,7 +57,8 @@ def credentials(port: int, folder: Path) -> Path:
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check,
+                          timeout=300)
 
 
 def container_state(name: str) -> str:

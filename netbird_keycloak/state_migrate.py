@@ -41,7 +41,7 @@ class Backend:
     def pulumi(self, *args: str) -> str:
         done = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=self.work_dir,
                               env={**os.environ, "PULUMI_BACKEND_URL": self.url},
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             raise MigrationError(f"`pulumi {' '.join(args)}` on {self} failed: "
                                  f"{done.stderr.strip() or done.stdout.strip()}")

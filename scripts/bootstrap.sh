@@ -61,16 +61,20 @@ done_step() { printf '    %s (%ss)\n' "$*" "$(( $(date +%s) - step_start ))"; }
 fail() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
 
 do_venv() {
-  step "Python virtualenv .venv: requirements-dev.txt, and this project installed editable"
+  step "Python virtualenv .venv: requirements.lock (hashes checked), and this project installed editable"
   local stamp=$VENV/.requirements.sha
-  local want; want=$( (cat "$ROOT/requirements.txt" "$ROOT/requirements-dev.txt" "$ROOT/pyproject.toml"; echo "$ROOT") | sha256sum | cut -c1-16)
+  local want; want=$( (cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml"; echo "$ROOT") | sha256sum | cut -c1-16)
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     done_step "up to date"; return
   fi
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
-  # components/, netbird_keycloak/ (the netbird-keycloak command) and bench/, from this folder.
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps -e "$ROOT"
+  # Every package pinned with its hashes: a changed file on the index is refused, not installed.
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --timeout 60 --require-hashes \
+    -r "$ROOT/requirements.lock"
+  # components/, netbird_keycloak/ (the netbird-keycloak command) and bench/, from this folder,
+  # built with the locked setuptools (no isolated build fetching an unhashed one).
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+    -e "$ROOT"
   echo "$want" > "$stamp"
   done_step "installed"
 }

@@ -49,3 +49,19 @@ def test_selection_by_list_glob_and_all(tmp_path):
     assert select(files, "dev,cust-b", None, False) == ["dev", "cust-b"]
     with pytest.raises(SystemExit, match="Pulumi.nope.yaml"):
         select(files, "nope", None, False)
+
+
+def test_a_stack_that_hangs_is_interrupted_then_killed_and_reported(monkeypatch):
+    import subprocess
+    import time
+
+    from netbird_keycloak import fleet
+    monkeypatch.setattr(fleet, "STOP_GRACE", 1)
+    quick = subprocess.Popen(["true"], start_new_session=True)
+    assert fleet.wait_or_stop(quick, 10) == 0
+    # Ctrl-C ends a Pulumi run; one that ignores it is killed after the grace period.
+    for script in ("sleep 30", "trap '' INT; sleep 30"):
+        started = time.monotonic()
+        hung = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+        assert fleet.wait_or_stop(hung, 0.5) is None
+        assert hung.poll() is not None and time.monotonic() - started < 10
