@@ -6,6 +6,7 @@ from components import adoption, wiring
 from components.endpoints import endpoints
 from components.keycloak_server import KeycloakServer
 from components.netbird_connector import NetBirdConnector
+from components.netbird_identity_provider import NetBirdIdentityProvider
 from components.netbird_realm import NetBirdRealm
 from components.providers import docker_provider, keycloak_provider
 from components.pulumi_service_account import PulumiServiceAccount
@@ -67,6 +68,13 @@ if settings.netbird.integration == "connector":
     pulumi.export("connector_client_id", connector.client_id)
     pulumi.export("connector_client_secret", connector.client_secret)
     pulumi.export("connector_redirect_url", connector.redirect_url)
+    if settings.netbird.management_url:  # NetBird's side too, through its management API
+        registered = NetBirdIdentityProvider(
+            wiring.IDENTITY_PROVIDER, management_url=settings.netbird.management_url,
+            api_token=pulumi.Output.secret(settings.netbird.api_token),
+            display_name=settings.netbird.connector_name, issuer=urls.issuer,
+            client_id=connector.client_id, client_secret=connector.client_secret)
+        pulumi.export("netbird_identity_provider_id", registered.provider_id)
 else:
     pulumi.export("client_id", realm.client_id)
     pulumi.export("audience", realm.client_id)

@@ -463,10 +463,24 @@ class NetBirdSettings(Section):
     connector_client_id: str = setting(
         "netbird", key="netbird:connectorClientId", example="netbird",
         meaning="connector mode: the client id to create")
+    management_url: Optional[str] = setting(
+        None, key="netbird:managementUrl", example="https://netbird.example.com",
+        shown_default="unset: the connector file is written for a person to paste",
+        meaning="connector mode: NetBird's own URL; with `apiToken` the program registers "
+                "Keycloak in NetBird itself (management API), keeps it in step and removes it "
+                "on destroy")
+    api_token: str = setting(
+        "", key="netbird:apiToken", example="<NetBird personal access token>", secret=True,
+        shown_default="unset", meaning="secret; with `managementUrl`: a NetBird personal access "
+                                       "token of an owner or admin")
+    connector_name: str = setting(
+        "Keycloak", key="netbird:connectorName", example="Keycloak",
+        meaning="connector mode: the identity provider's name in NetBird's login page")
     connector_redirect_url: Optional[str] = setting(
         None, key="netbird:connectorRedirectUrl",
-        example="https://netbird.example.com/oauth2/callback", shown_default="required in "
-        "connector mode", meaning="connector mode: the redirect URL NetBird shows")
+        example="https://netbird.example.com/oauth2/callback",
+        shown_default="`<managementUrl>/oauth2/callback`; required in connector mode without "
+                      "`managementUrl`", meaning="connector mode: the redirect URL NetBird shows")
 
     @field_validator("domain")
     @classmethod
@@ -541,11 +555,39 @@ class NetBirdSettings(Section):
         if _before(info, "integration") != "connector":
             return value
         example = f"https://{_before(info, 'domain', 'netbird.example.com')}/oauth2/callback"
+        management = _before(info, "management_url")
+        if value is None and management:
+            return f"{management}/oauth2/callback"  # NetBird's issuer + /callback
         if value is None:
             raise problem("is required with netbird:integration connector: copy the redirect "
-                          "URL NetBird shows when you add the identity provider",
-                          example=example)
+                          "URL NetBird shows when you add the identity provider (or set "
+                          "netbird:managementUrl and netbird:apiToken)", example=example)
         return check.redirect_url(value, example)
+
+    @field_validator("management_url")
+    @classmethod
+    def _management_url(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if value is None:
+            return None
+        if _before(info, "integration") != "connector":
+            raise problem("is only for netbird:integration connector (setup.env mode is "
+                          "configured by NetBird's configure.sh)", remove=True)
+        check.url(value, f"https://{_before(info, 'domain', 'netbird.example.com')}")
+        host = urlsplit(value).hostname or ""
+        if value.startswith("http://") and not check.is_loopback(host):
+            raise problem(f"is {value!r}: the API token would travel in the clear; use https://",
+                          example=value.replace("http://", "https://", 1))
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _api_token(cls, value: str, info: ValidationInfo) -> str:
+        if _before(info, "management_url") and not value:
+            raise problem("is required with netbird:managementUrl: a personal access token of "
+                          "a NetBird owner or admin (Team → Users → the user → Create token)")
+        if value and not _before(info, "management_url"):
+            raise problem("is only used with netbird:managementUrl", remove=True)
+        return value
 
     @property
     def backend_role(self) -> str:

@@ -151,7 +151,9 @@ def url(value: str, example: str) -> str:
 
 
 def redirect_url(value: str, example: str) -> str:
-    if not value.startswith("https://") or any(c in value for c in " *\"'`$") or \
+    # http:// only on loopback: a NetBird on this machine (tests, a trial).
+    plain_ok = value.startswith("http://") and is_loopback(urlsplit(value).hostname or "")
+    if not (value.startswith("https://") or plain_ok) or any(c in value for c in " *\"'`$") or \
             not value.isascii():
         raise problem("must be the exact https:// URL NetBird shows, without wildcards, not "
                       f"{value!r}", example=example)

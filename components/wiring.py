@@ -12,6 +12,7 @@ SERVICE_ACCOUNT = "pulumi-service-account"
 SECRETS = "stack-secrets"
 CONNECTOR = "netbird-connector"
 USER_PASSWORD = "netbird-user-password"
+IDENTITY_PROVIDER = "netbird-identity-provider"
 
 
 def adoptable(settings: Settings) -> list[Declared]:

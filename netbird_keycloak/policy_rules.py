@@ -15,7 +15,8 @@ USER = "keycloak:index/user:User"
 MAPPER = "keycloak:openid/audienceProtocolMapper:AudienceProtocolMapper"
 DEFAULT_SCOPES = "keycloak:openid/clientDefaultScopes:ClientDefaultScopes"
 KEYCLOAK_PROVIDER = "pulumi:providers:keycloak"
-LOOPBACK = re.compile(r"^http://(localhost|127\.0\.0\.1|\[::1\]):\d{1,5}/?$")
+# The loopback PKCE ports, and a NetBird on this machine (a trial, the tests): its callback path.
+LOOPBACK = re.compile(r"^http://(localhost|127\.0\.0\.1|\[::1\]):\d{1,5}(/[^*]*)?$")
 DEV_STACKS = ("dev",)
 
 
@@ -34,8 +35,8 @@ def redirect_problems(props: Mapping[str, Any]) -> list[str]:
                 problems.append(f"{key} holds the bare wildcard {uri!r}: any site could receive "
                                 "tokens")
             elif not uri.startswith("https://") and not LOOPBACK.match(uri):
-                problems.append(f"{key} holds {uri!r}: only https:// and the loopback PKCE "
-                                "ports (http://localhost:<port>) are allowed")
+                problems.append(f"{key} holds {uri!r}: only https:// and loopback addresses "
+                                "(http://localhost:<port>) are allowed")
     for origin in props.get("webOrigins") or []:
         if known(origin) and origin.strip() == "*":
             problems.append("webOrigins holds '*': use '+' (the redirect URIs' origins)")

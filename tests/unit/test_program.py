@@ -484,3 +484,18 @@ def test_a_rotation_stamp_replaces_a_generated_secret_only(monkeypatch):
     password = run.mocks.one(DYNAMIC, "netbird-user-password").inputs
     assert reveal(password["password"]) == run.exports["user_password"]
     assert reveal(password["login"])["client_id"] == "netbird-keycloak-admin"
+
+
+def test_connector_mode_with_netbirds_url_registers_keycloak_in_netbird():
+    run = run_program({"netbird:domain": "netbird.example.com", "netbird:integration": "connector",
+                       "netbird:managementUrl": "https://netbird.example.com",
+                       "netbird:apiToken": "nbp_0123456789abcdefghij"}, ["netbird:apiToken"])
+    assert run.error is None, run.error
+    entry = run.mocks.one(DYNAMIC, "netbird-identity-provider").inputs
+    assert entry["management_url"] == "https://netbird.example.com"
+    assert entry["issuer"] == "http://localhost:8080/realms/netbird"
+    assert entry["name"] == "Keycloak"
+    assert reveal(entry["api_token"]) == "nbp_0123456789abcdefghij"
+    assert is_secret_input(entry["api_token"]) and is_secret_input(entry["client_secret"])
+    client = run.mocks.one("keycloak:openid/client:Client").inputs
+    assert client["validRedirectUris"] == ["https://netbird.example.com/oauth2/callback"]

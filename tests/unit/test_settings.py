@@ -303,3 +303,34 @@ def test_trusted_proxies_default_by_network_mode():
     assert parse().keycloak.proxy_trusted_addresses == ("172.16.0.0/12",)
     assert parse(keycloak__proxyTrustedAddresses="10.0.0.5, 10.1.0.0/16"
                  ).keycloak.proxy_trusted_addresses == ("10.0.0.5", "10.1.0.0/16")
+
+
+CONNECTOR = {"netbird__integration": "connector"}
+
+
+def test_netbirds_url_gives_the_connectors_redirect_url_and_needs_a_token():
+    s = parse(**CONNECTOR, netbird__managementUrl="https://netbird.example.com",
+              netbird__apiToken=RawValue("nbp_0123456789abcdefghij", secret=True))
+    assert s.netbird.connector_redirect_url == "https://netbird.example.com/oauth2/callback"
+    with pytest.raises(SettingsError) as caught:
+        parse(**CONNECTOR, netbird__managementUrl="https://netbird.example.com")
+    assert any(p.startswith("netbird:apiToken: is required") for p in caught.value.problems)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"netbird__managementUrl": "http://netbird.example.com",
+      "netbird__apiToken": RawValue("nbp_0123456789abcdefghij", secret=True)}, "in the clear"),
+    ({"netbird__apiToken": RawValue("nbp_0123456789abcdefghij", secret=True),
+      "netbird__connectorRedirectUrl": "https://netbird.example.com/oauth2/callback"},
+     "only used with netbird:managementUrl"),
+])
+def test_netbirds_api_settings_are_refused_where_they_cannot_work(changes, message):
+    with pytest.raises(SettingsError) as caught:
+        parse(**CONNECTOR, **changes)
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+
+
+def test_a_netbird_on_loopback_may_use_plain_http():
+    s = parse(**CONNECTOR, netbird__managementUrl="http://127.0.0.1:18733",
+              netbird__apiToken=RawValue("nbp_0123456789abcdefghij", secret=True))
+    assert s.netbird.connector_redirect_url == "http://127.0.0.1:18733/oauth2/callback"
