@@ -21,7 +21,7 @@ from components.endpoints import endpoints  # noqa: F401 - re-exported for the t
 from netbird_keycloak import preview_md  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import safety_report  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import verify  # noqa: F401 - re-exported for the tests
-from netbird_keycloak import adopt
+from netbird_keycloak import adopt, local_netbird
 from netbird_keycloak import ROOT, stack as stack_driver
 from netbird_keycloak.keycloak_admin import KeycloakAdmin, admin_login, http  # noqa: F401
 from netbird_keycloak.local_keycloak import CACHE, KEYCLOAK_VERSION, NativeKeycloak  # noqa: F401
@@ -90,8 +90,8 @@ ENGINE_EXEC_ROOT = ("/run", "nkd-")
 
 def clear_leftovers() -> None:
     """Removes what an interrupted earlier run may have left: the tests' containers, networks
-    and volumes (a kept volume would hold an old admin password), native Keycloaks still
-    holding the tests' ports, and second Docker engines with their folders."""
+    and volumes (a kept volume would hold an old admin password), native Keycloaks and NetBird
+    servers still holding the tests' ports, and second Docker engines with their folders."""
     engines = ["-f", f"dockerd --host tcp://127.0.0.1:[0-9]+ --data-root "
                      f"{ENGINE_ROOT[0]}/{ENGINE_ROOT[1]}"]
     subprocess.run(["pkill", *engines], capture_output=True)
@@ -114,6 +114,8 @@ def clear_leftovers() -> None:
     for port in (SHARED_KEYCLOAK_PORTS[0], FAULT_KEYCLOAK_PORTS[0]):
         subprocess.run(["pkill", "-f", f"keycloak-{KEYCLOAK_VERSION}/.* --http-port={port}( |$)"],
                        capture_output=True)
+    for pid in local_netbird.leftover_servers():  # it holds NetBird's fixed legacy port
+        os.kill(pid, 9)
 
 
 def remove_engine_folder(folder: Path) -> None:

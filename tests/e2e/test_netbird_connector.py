@@ -1,0 +1,90 @@
+"""Connector mode on both sides (#20, part 1), end to end: a real NetBird (the combined server,
+built from its source snapshot) set up through its own API, then our `up` registers the realm's
+Keycloak as an identity provider of NetBird's embedded IdP, keeps it in step, repairs drift and
+removes it on destroy. Keycloak is the shared native one (an existing Keycloak)."""
+
+from __future__ import annotations
+
+import pytest
+
+from netbird_keycloak.local_netbird import NetBirdServer
+from tests.e2e import harness
+
+
+@pytest.fixture(scope="module")
+def netbird(tmp_path_factory):
+    server = NetBirdServer(tmp_path_factory.mktemp("netbird"))
+    try:
+        yield server.wait_ready().setup()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def connected(project, native_keycloak, netbird):
+    keycloak = native_keycloak.wait_ready()
+    stack = project.stack("nbconn", {
+        "netbird:domain": "netbird.nbconn.test", "netbird:protectRealm": "false",
+        "netbird:realm": "nbconn-netbird", "netbird:integration": "connector",
+        "netbird:connectorClientId": "netbird-nbconn",
+        "netbird:managementUrl": netbird.url,
+        "keycloak:deploy": "false", "keycloak:url": keycloak.url,
+        "keycloak:adminUser": keycloak.admin_user,
+    })
+    harness.stack_driver.set_secret(stack, "keycloak:adminPassword", keycloak.admin_password)
+    harness.stack_driver.set_secret(stack, "netbird:apiToken", netbird.owner_token)
+    up = stack.up(color="never", policy_packs=harness.stack_driver.POLICY_PACKS)
+    try:
+        yield stack, up
+    finally:
+        stack.destroy(color="never")
+
+
+def listed(netbird) -> list[dict]:
+    status, entries = netbird.api("GET", "/identity-providers")
+    assert status == 200, entries
+    return entries
+
+
+def test_netbird_lists_keycloak_as_its_identity_provider(connected, netbird):
+    stack, up = connected
+    outputs = {k: v.value for k, v in stack.outputs().items()}
+    [entry] = listed(netbird)
+    assert entry["id"] == outputs["netbird_identity_provider_id"]
+    assert (entry["type"], entry["name"]) == ("keycloak", "Keycloak")
+    assert entry["issuer"] == outputs["issuer_url"] == \
+        f"{outputs['keycloak_url']}/realms/nbconn-netbird"
+    assert entry["client_id"] == "netbird-nbconn"
+    # The Keycloak client allows exactly NetBird's callback (its issuer + /callback).
+    assert outputs["connector_redirect_url"] == f"{netbird.url}/oauth2/callback"
+    assert "client_secret" not in entry  # NetBird keeps it and never shows it
+
+
+def test_a_second_up_changes_nothing(connected):
+    stack, _ = connected
+    assert harness.changes(stack.up(color="never")) == {}
+
+
+def test_a_changed_name_reaches_netbird(connected, netbird):
+    stack, _ = connected
+    stack.set_config("netbird:connectorName", harness.stack_driver.auto.ConfigValue("Company SSO"))
+    stack.up(color="never")
+    [entry] = listed(netbird)
+    assert entry["name"] == "Company SSO"
+
+
+def test_an_entry_deleted_in_netbird_comes_back_with_refresh_and_up(connected, netbird):
+    stack, _ = connected
+    [entry] = listed(netbird)
+    assert netbird.api("DELETE", f"/identity-providers/{entry['id']}")[0] in (200, 204)
+    assert listed(netbird) == []
+    stack.refresh(color="never")
+    stack.up(color="never")
+    [back] = listed(netbird)
+    assert back["client_id"] == "netbird-nbconn" and back["id"] != entry["id"]
+
+
+def test_destroy_removes_it_from_netbird(connected, netbird):
+    stack, _ = connected
+    stack.destroy(color="never")
+    assert listed(netbird) == []
