@@ -5,7 +5,7 @@ Identity Providers in the dashboard, or `/api/identity-providers` of the managem
 this resource speaks (type `keycloak`: issuer, client id, client secret). NetBird checks the
 issuer's discovery document when an entry is created or changed. Created by `up`, kept in step
 (a rotated client secret, a renamed realm), its drift found by `refresh`, removed by `destroy`;
-an existing entry is taken over with `pulumi import` by its id.
+an entry for the same issuer and client that is already there is taken over.
 """
 
 from __future__ import annotations
@@ -52,8 +52,16 @@ def _entry(props: dict) -> dict:
 
 class _Provider(ResourceProvider):
     def create(self, props: dict) -> CreateResult:
-        made = _api(props, "POST", "", _entry(props))
-        return CreateResult(id_=made["id"], outs={**props, "provider_id": made["id"]})
+        # An entry for this issuer and client already there (added in the dashboard, or by an
+        # `up` killed before its record) is taken over, not doubled.
+        same = [e for e in _api(props, "GET", "") if (e.get("issuer"), e.get("client_id")) ==
+                (props["issuer"], props["client_id"])]
+        if same:
+            _api(props, "PUT", f"/{urllib.parse.quote(same[0]['id'])}", _entry(props))
+            ident = same[0]["id"]
+        else:
+            ident = _api(props, "POST", "", _entry(props))["id"]
+        return CreateResult(id_=ident, outs={**props, "provider_id": ident})
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         keys = ("name", "issuer", "client_id", "client_secret")

@@ -84,6 +84,20 @@ def test_an_entry_deleted_in_netbird_comes_back_with_refresh_and_up(connected, n
     assert back["client_id"] == "netbird-nbconn" and back["id"] != entry["id"]
 
 
+def test_an_entry_made_by_hand_is_taken_over_not_doubled(connected, netbird):
+    stack, _ = connected
+    [ours] = listed(netbird)
+    assert netbird.api("DELETE", f"/identity-providers/{ours['id']}")[0] in (200, 204)
+    status, made = netbird.api("POST", "/identity-providers", {
+        "type": "keycloak", "name": "by hand", "issuer": ours["issuer"],
+        "client_id": "netbird-nbconn", "client_secret": "typed-in-the-dashboard"})
+    assert status == 200, made
+    stack.refresh(color="never")
+    stack.up(color="never")
+    [entry] = listed(netbird)
+    assert entry["id"] == made["id"] and entry["name"] == "Company SSO"
+
+
 def test_destroy_removes_it_from_netbird(connected, netbird):
     stack, _ = connected
     stack.destroy(color="never")
