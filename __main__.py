@@ -60,11 +60,14 @@ pulumi.export("user_name", realm.user_name)
 # Generated unless the stack file sets netbird:userPassword: `pulumi stack output user_password
 # --show-secrets` shows it.
 pulumi.export("user_password", kept.user_password)
+if settings.netbird.groups:  # what to tell NetBird's JWT group sync (docs/groups.md)
+    pulumi.export("groups_claim", settings.netbird.groups_claim)
+    pulumi.export("user_groups", list(settings.netbird.member_of))
 pulumi.export("netbird_domain", settings.netbird.domain)
 
 if settings.netbird.integration == "connector":
     connector = NetBirdConnector(wiring.CONNECTOR, settings.netbird, realm.realm.id, keycloak,
-                                 import_ids)
+                                 import_ids, groups_scope=realm.groups_scope)
     pulumi.export("connector_client_id", connector.client_id)
     pulumi.export("connector_client_secret", connector.client_secret)
     pulumi.export("connector_redirect_url", connector.redirect_url)

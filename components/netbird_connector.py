@@ -13,6 +13,7 @@ import pulumi
 import pulumi_keycloak as keycloak
 
 from components.adoption import Declared
+from components.netbird_realm import client_default_scopes
 from components.settings import NetBirdSettings
 
 
@@ -28,6 +29,7 @@ class NetBirdConnector(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: NetBirdSettings, realm_id: pulumi.Input[str],
                  provider: keycloak.Provider, import_ids: Optional[Mapping[str, str]] = None,
+                 groups_scope: Optional[pulumi.Output[str]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:NetBirdConnector", name, None, opts)
         if not settings.connector_redirect_url:
@@ -54,6 +56,13 @@ class NetBirdConnector(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider,
                                         import_=(import_ids or {}).get(f"{name}-client")),
         )
+        if groups_scope is not None:
+            # NetBird's embedded IdP asks Keycloak for openid, profile and email only: the groups
+            # reach its ID token as a default scope of this client.
+            keycloak.openid.ClientDefaultScopes(
+                f"{name}-client-default-scopes", realm_id=realm_id, client_id=self.client.id,
+                default_scopes=groups_scope.apply(lambda scope: client_default_scopes(scope)),
+                opts=pulumi.ResourceOptions(parent=self, provider=provider))
         self.client_id = self.client.client_id
         self.client_secret = pulumi.Output.secret(self.client.client_secret)
         self.redirect_url = pulumi.Output.from_input(settings.connector_redirect_url)

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_keycloak as keycloak
 
 from components.adoption import OWNER_ATTRIBUTE, Declared, this_stack
+from components.netbird_groups import NetBirdGroups
 from components.settings import BUILTIN_DEFAULT_SCOPES, NetBirdSettings
 
 AUDIENCE_MAPPER_NAME = "Audience for NetBird Management API"
@@ -27,8 +28,9 @@ def redirect_uris(settings: NetBirdSettings) -> list[str]:
         f"http://localhost:{port}" for port in settings.pkce_ports]
 
 
-def client_default_scopes(audience_scope: str) -> list[str]:
-    return list(BUILTIN_DEFAULT_SCOPES) + [audience_scope]
+def client_default_scopes(*scopes: str) -> list[str]:
+    """A client's whole default-scope list: the built-ins, then ours (audience, groups)."""
+    return list(BUILTIN_DEFAULT_SCOPES) + list(scopes)
 
 
 def adoptable(name: str, settings: NetBirdSettings) -> list[Declared]:
@@ -95,6 +97,12 @@ class NetBirdRealm(pulumi.ComponentResource):
                 value=pulumi.Output.secret(user_password), temporary=False),
             opts=self._adoptable(keep, f"{name}-user"),
         )
+
+        # Keycloak groups for NetBird's JWT group sync, and the scope that puts them in tokens.
+        self.groups = NetBirdGroups(f"{name}-groups", settings, realm_id, self.user.id, provider,
+                                    opts=pulumi.ResourceOptions(parent=self)) \
+            if settings.groups else None
+        self.groups_scope = self.groups.scope_name if self.groups else None
 
         self.realm_name = self.realm.realm
         self.user_name = self.user.username
@@ -202,7 +210,9 @@ class NetBirdRealm(pulumi.ComponentResource):
             f"{name}-client-default-scopes",
             realm_id=realm_id,
             client_id=self.client.id,
-            default_scopes=self.scope.name.apply(client_default_scopes),
+            default_scopes=pulumi.Output.all(
+                self.scope.name, *([self.groups_scope] if self.groups_scope else [])).apply(
+                lambda names: client_default_scopes(*names)),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 depends_on=[self.audience_mapper])),
         )

@@ -419,6 +419,17 @@ class NetBirdSettings(Section):
                                    meaning="that user's first name")
     user_last_name: str = setting("Admin", key="netbird:userLastName", example="Lovelace",
                                   meaning="that user's last name")
+    groups: check.Names = setting(
+        (), key="netbird:groups", example='\'["ops", "dev"]\'', shown_default="none",
+        meaning="Keycloak groups to create in the realm; tokens then carry the user's groups "
+                "in the `groupsClaim` claim (names, not paths), for NetBird's JWT group sync")
+    user_groups: Optional[check.Names] = setting(
+        None, key="netbird:userGroups", example='\'["ops"]\'', shown_default="all of `groups`",
+        meaning="the groups of `groups` the first NetBird user is a member of")
+    groups_claim: str = setting(
+        "groups", key="netbird:groupsClaim", example="groups",
+        meaning="the token claim (and client scope) holding the groups; NetBird's JWT group sync "
+                "reads `groups` unless told otherwise")
     user_password: str = setting(
         "", key="netbird:userPassword", example="<user password>", secret=True,
         shown_default="generated, kept in the state (`pulumi stack output user_password "
@@ -563,6 +574,25 @@ class NetBirdSettings(Section):
                           "URL NetBird shows when you add the identity provider (or set "
                           "netbird:managementUrl and netbird:apiToken)", example=example)
         return check.redirect_url(value, example)
+
+    @field_validator("user_groups")
+    @classmethod
+    def _user_groups(cls, value: Optional[tuple[str, ...]], info: ValidationInfo
+                     ) -> Optional[tuple[str, ...]]:
+        unknown = [g for g in value or () if g not in _before(info, "groups", ())]
+        if unknown:
+            raise problem(f"names {unknown}, which netbird:groups does not list")
+        return value
+
+    @field_validator("groups_claim")
+    @classmethod
+    def _groups_claim(cls, value: str) -> str:
+        return check.identifier(value, 64)
+
+    @property
+    def member_of(self) -> tuple[str, ...]:
+        """The groups the first user is in."""
+        return self.groups if self.user_groups is None else self.user_groups
 
     @field_validator("management_url")
     @classmethod

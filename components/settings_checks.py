@@ -17,6 +17,7 @@ from components.settings_schema import problem
 MIN_PASSWORD_LENGTH = 12
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}$")
 _DOCKER_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
 _WELL_KNOWN_PASSWORDS = frozenset(
@@ -89,11 +90,30 @@ def _addresses(value: object) -> object:
     return tuple(str(a) for a in value)
 
 
+def _names(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.startswith("[") else \
+                [n.strip() for n in value.split(",") if n.strip()]
+        except ValueError:
+            value = None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(n, str) for n in value):
+        raise problem("must be a JSON list of names such as [\"ops\", \"dev\"]")
+    for name in value:
+        if not _GROUP.match(name):
+            raise problem(f"holds {name!r}: a group name is letters, digits, '.', '_', '-' and "
+                          "spaces, at most 64 characters, no '/' (Keycloak's path separator)")
+    if len(set(value)) != len(value):
+        raise problem("lists a name twice")
+    return tuple(value)
+
+
 # A true/false setting: only those two words (YAML's yes/no/on/off are refused as ambiguous).
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Ports = Annotated[tuple[int, ...], BeforeValidator(_ports)]
 SshOpts = Annotated[tuple[str, ...], BeforeValidator(_ssh_opts)]
 Addresses = Annotated[tuple[str, ...], BeforeValidator(_addresses)]
+Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
 
 
 def is_loopback(host: str) -> bool:

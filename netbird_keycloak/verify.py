@@ -118,12 +118,36 @@ def check_user_token(o: Mapping[str, Any], doc: Mapping[str, Any],
     return Check(name, True, f"aud {aud}, sub present, azp {claims.get('azp')}")
 
 
+def check_groups(o: Mapping[str, Any], doc: Mapping[str, Any], password: Optional[str]
+                 ) -> Check:
+    claim = o["groups_claim"]
+    name = f"user token carries the '{claim}' claim for NetBird's JWT group sync"
+    if not password:
+        return Check(name, None, "no password given")
+    status, body = http("POST", doc.get("token_endpoint", ""), {
+        "grant_type": "password", "client_id": o["client_id"], "username": o["user_name"],
+        "password": password, "scope": "openid"})
+    if status != 200:
+        return Check(name, False, f"password grant answered {status}: {body}")
+    found = {kind: jwt_claims(body[f"{kind}_token"]).get(claim) for kind in ("access", "id")}
+    wanted = sorted(o["user_groups"])
+    if any(sorted(groups or []) != wanted for groups in found.values()):
+        return Check(name, False, f"tokens carry {found}, expected {wanted}",
+                     f"the client scope {claim} needs its Group Membership mapper (full path "
+                     f"off) and must be a Default scope of {o['client_id']} (make up restores "
+                     "both)")
+    return Check(name, True, f"{claim}: {wanted} in the ID and access tokens. In NetBird: "
+                             f"Settings → Groups → Enable JWT group sync, claim name '{claim}'")
+
+
 def run_checks(outputs: Mapping[str, Any], password: Optional[str]) -> list[Check]:
     discovery, doc = check_discovery(outputs)
     checks = [discovery]
     if doc:
         checks += [check_device_grant(outputs, doc), check_backend(outputs, doc),
                    check_user_token(outputs, doc, password)]
+        if outputs.get("groups_claim"):
+            checks.append(check_groups(outputs, doc, password))
     return checks
 
 

@@ -499,3 +499,27 @@ def test_connector_mode_with_netbirds_url_registers_keycloak_in_netbird():
     assert is_secret_input(entry["api_token"]) and is_secret_input(entry["client_secret"])
     client = run.mocks.one("keycloak:openid/client:Client").inputs
     assert client["validRedirectUris"] == ["https://netbird.example.com/oauth2/callback"]
+
+
+@pytest.mark.parametrize("integration,client", [("setup-env", "netbird-client"),
+                                                ("connector", "netbird-connector-client")])
+def test_groups_reach_tokens_as_names_through_a_default_scope(integration, client):
+    config = {"netbird:domain": "netbird.example.com", "netbird:integration": integration,
+              "netbird:groups": '["ops", "dev"]', "netbird:userGroups": '["ops"]'}
+    if integration == "connector":
+        config["netbird:connectorRedirectUrl"] = "https://netbird.example.com/oauth2/callback"
+    run = run_program(config, [])
+    assert run.error is None, run.error
+    groups = {r.name: r.inputs["name"] for r in run.mocks.by_type("keycloak:index/group:Group")}
+    assert groups == {"netbird-groups-ops": "ops", "netbird-groups-dev": "dev"}
+    member = run.mocks.one("keycloak:index/userGroups:UserGroups").inputs
+    assert member["groupIds"] == ["netbird-groups-ops-id"] and member["exhaustive"] is True
+    mapper = run.mocks.one("keycloak:openid/groupMembershipProtocolMapper:"
+                           "GroupMembershipProtocolMapper").inputs
+    assert (mapper["claimName"], mapper["fullPath"]) == ("groups", False)
+    assert mapper["addToIdToken"] and mapper["addToAccessToken"]
+    scopes = [r for r in run.mocks.by_type("keycloak:openid/clientDefaultScopes:ClientDefaultScopes")
+              if r.name == f"{client}-default-scopes"]
+    assert len(scopes) == 1 and "groups" in scopes[0].inputs["defaultScopes"]
+    assert "basic" in scopes[0].inputs["defaultScopes"]
+    assert run.exports["groups_claim"] == "groups"

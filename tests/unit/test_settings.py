@@ -334,3 +334,20 @@ def test_a_netbird_on_loopback_may_use_plain_http():
     s = parse(**CONNECTOR, netbird__managementUrl="http://127.0.0.1:18733",
               netbird__apiToken=RawValue("nbp_0123456789abcdefghij", secret=True))
     assert s.netbird.connector_redirect_url == "http://127.0.0.1:18733/oauth2/callback"
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"netbird__groups": '["ops", "ops"]'}, "twice"),
+    ({"netbird__groups": '["a/b"]'}, "no '/'"),
+    ({"netbird__groups": '["ops"]', "netbird__userGroups": '["dev"]'}, "does not list"),
+])
+def test_bad_groups_are_refused(changes, message):
+    with pytest.raises(SettingsError) as caught:
+        parse(**changes)
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+
+
+def test_the_user_is_in_every_group_unless_told():
+    assert parse(netbird__groups="ops, dev").netbird.member_of == ("ops", "dev")
+    assert parse(netbird__groups='["ops", "dev"]', netbird__userGroups='["ops"]'
+                 ).netbird.member_of == ("ops",)
