@@ -6,6 +6,7 @@ from components import adoption, wiring
 from components.endpoints import endpoints
 from components.keycloak_server import KeycloakServer
 from components.netbird_connector import NetBirdConnector
+from components.netbird_group_sync import NetBirdGroupSync
 from components.netbird_identity_provider import NetBirdIdentityProvider
 from components.netbird_realm import NetBirdRealm
 from components.providers import docker_provider, keycloak_provider
@@ -78,6 +79,10 @@ if settings.netbird.integration == "connector":
             display_name=settings.netbird.connector_name, issuer=urls.issuer,
             client_id=connector.client_id, client_secret=connector.client_secret)
         pulumi.export("netbird_identity_provider_id", registered.provider_id)
+        if settings.netbird.groups:  # NetBird creates and fills the groups at each login
+            NetBirdGroupSync(wiring.GROUP_SYNC, management_url=settings.netbird.management_url,
+                             api_token=pulumi.Output.secret(settings.netbird.api_token),
+                             claim=settings.netbird.groups_claim)
 else:
     pulumi.export("client_id", realm.client_id)
     pulumi.export("audience", realm.client_id)

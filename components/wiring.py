@@ -13,6 +13,7 @@ SECRETS = "stack-secrets"
 CONNECTOR = "netbird-connector"
 USER_PASSWORD = "netbird-user-password"
 IDENTITY_PROVIDER = "netbird-identity-provider"
+GROUP_SYNC = "netbird-group-sync"
 
 
 def adoptable(settings: Settings) -> list[Declared]:

@@ -27,7 +27,7 @@ def connected(project, native_keycloak, netbird):
         "netbird:domain": "netbird.nbconn.test", "netbird:protectRealm": "false",
         "netbird:realm": "nbconn-netbird", "netbird:integration": "connector",
         "netbird:connectorClientId": "netbird-nbconn",
-        "netbird:managementUrl": netbird.url,
+        "netbird:managementUrl": netbird.url, "netbird:groups": '["ops"]',
         "keycloak:deploy": "false", "keycloak:url": keycloak.url,
         "keycloak:adminUser": keycloak.admin_user,
     })
@@ -58,6 +58,17 @@ def test_netbird_lists_keycloak_as_its_identity_provider(connected, netbird):
     # The Keycloak client allows exactly NetBird's callback (its issuer + /callback).
     assert outputs["connector_redirect_url"] == f"{netbird.url}/oauth2/callback"
     assert "client_secret" not in entry  # NetBird keeps it and never shows it
+
+
+def jwt_group_sync(netbird) -> tuple:
+    status, [account] = netbird.api("GET", "/accounts")
+    assert status == 200
+    return account["settings"].get("jwt_groups_enabled"), \
+        account["settings"].get("jwt_groups_claim_name")
+
+
+def test_netbirds_jwt_group_sync_reads_the_groups_claim(connected, netbird):
+    assert jwt_group_sync(netbird) == (True, "groups")
 
 
 def test_a_second_up_changes_nothing(connected):
@@ -102,3 +113,4 @@ def test_destroy_removes_it_from_netbird(connected, netbird):
     stack, _ = connected
     stack.destroy(color="never")
     assert listed(netbird) == []
+    assert jwt_group_sync(netbird)[0] is False

@@ -523,3 +523,14 @@ def test_groups_reach_tokens_as_names_through_a_default_scope(integration, clien
     assert len(scopes) == 1 and "groups" in scopes[0].inputs["defaultScopes"]
     assert "basic" in scopes[0].inputs["defaultScopes"]
     assert run.exports["groups_claim"] == "groups"
+
+
+def test_netbirds_jwt_group_sync_is_turned_on_for_the_groups_claim():
+    run = run_program({"netbird:domain": "netbird.example.com", "netbird:integration": "connector",
+                       "netbird:managementUrl": "https://netbird.example.com",
+                       "netbird:apiToken": "nbp_0123456789abcdefghij",
+                       "netbird:groups": '["ops"]', "netbird:groupsClaim": "roles_groups"},
+                      ["netbird:apiToken"])
+    assert run.error is None, run.error
+    sync = run.mocks.one(DYNAMIC, "netbird-group-sync").inputs
+    assert sync["claim"] == "roles_groups" and is_secret_input(sync["api_token"])
