@@ -9,6 +9,8 @@ records them in out/safety/ (run `make test-e2e` first); a figure with no record
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 import sys
 from datetime import datetime
@@ -52,7 +54,14 @@ HARDENING = (
 
 def bad_inputs() -> tuple[int, int]:
     from components.settings import SettingsError
-    from tests.unit.test_settings import BAD, POSTGRES, POSTGRES_BAD, parse
+
+    # The catalogue is the unit tests' (tests/ is not part of the installed package).
+    spec = importlib.util.spec_from_file_location(
+        "settings_catalogue", ROOT / "tests" / "unit" / "test_settings.py")
+    catalogue = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(catalogue)
+    BAD, POSTGRES, POSTGRES_BAD, parse = (catalogue.BAD, catalogue.POSTGRES,  # noqa: N806
+                                          catalogue.POSTGRES_BAD, catalogue.parse)
 
     cases = [({}, case) for case in BAD] + [(POSTGRES, case) for case in POSTGRES_BAD]
     refused = 0
