@@ -15,22 +15,10 @@ import pulumi
 from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, ResourceProvider,
                             UpdateResult)
 
-from netbird_keycloak.keycloak_admin import http
-
-TIMEOUT = 30
-
-
-class NetBirdRefused(Exception):
-    pass
-
+from netbird_keycloak.netbird_api import NetBirdRefused, call
 
 def _call(props: dict, method: str, path: str, body: Any = None) -> Any:
-    status, answer = http(method, f"{props['management_url'].rstrip('/')}/api{path}", body=body,
-                          headers={"Authorization": f"Token {props['api_token']}"},
-                          timeout=TIMEOUT)
-    if status != 200:
-        raise NetBirdRefused(f"{method} /api{path}: {status} {answer}")
-    return answer
+    return call(props["management_url"], props["api_token"], method, path, body, ok=(200,))
 
 
 def _account(props: dict) -> dict:

@@ -17,32 +17,16 @@ import pulumi
 from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, ResourceProvider,
                             UpdateResult)
 
-from netbird_keycloak.keycloak_admin import http
+from netbird_keycloak.netbird_api import NetBirdRefused, call, request
 
-TIMEOUT = 30
 KIND = "keycloak"
 # What NetBird keeps and shows of an entry; the client secret it keeps but never shows.
 SHOWN = ("name", "issuer", "client_id")
 
 
-class NetBirdRefused(Exception):
-    pass
-
-
 def _api(props: dict, method: str, path: str, body: Any = None, ok=(200, 201)) -> Any:
-    url = f"{props['management_url'].rstrip('/')}/api/identity-providers{path}"
-    status, answer = http(method, url, body=body, timeout=TIMEOUT,
-                          headers={"Authorization": f"Token {props['api_token']}"})
-    if status == 0:
-        raise NetBirdRefused(f"NetBird's management API at {props['management_url']} does not "
-                             f"answer: {answer}")
-    if status == 401:
-        raise NetBirdRefused("NetBird refused netbird:apiToken (401): create a personal access "
-                             "token of an owner or admin and set it with `pulumi config set "
-                             "--secret netbird:apiToken`")
-    if status not in ok:
-        raise NetBirdRefused(f"{method} /api/identity-providers{path}: {status} {answer}")
-    return answer
+    return call(props["management_url"], props["api_token"], method,
+                f"/identity-providers{path}", body, ok)
 
 
 def _entry(props: dict) -> dict:
@@ -80,10 +64,8 @@ class _Provider(ResourceProvider):
 
     def read(self, id_: str, props: dict) -> ReadResult:
         # NetBird keeps the secret but never shows it: the recorded one stands.
-        status, shown = http("GET", f"{props['management_url'].rstrip('/')}/api/"
-                                    f"identity-providers/{urllib.parse.quote(id_)}",
-                             headers={"Authorization": f"Token {props['api_token']}"},
-                             timeout=TIMEOUT)
+        status, shown = request(props["management_url"], props["api_token"], "GET",
+                                f"/identity-providers/{urllib.parse.quote(id_)}")
         if status == 404:
             return ReadResult(id_="", outs={})  # removed in NetBird: the next `up` adds it
         if status != 200:

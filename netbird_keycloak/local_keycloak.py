@@ -64,9 +64,14 @@ class NativeKeycloak:
         return self
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
+        stop_group(self.process)
+
+
+def stop_group(process: subprocess.Popen, grace: float = 30) -> None:
+    """Stops a server started in a process group of its own: SIGTERM, SIGKILL after `grace`."""
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)

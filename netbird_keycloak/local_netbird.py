@@ -17,7 +17,8 @@ from typing import Optional
 
 from netbird_keycloak import ROOT
 from netbird_keycloak.keycloak_admin import http
-from netbird_keycloak.local_keycloak import CACHE
+from netbird_keycloak.local_keycloak import CACHE, stop_group
+from netbird_keycloak.netbird_api import request
 
 # The version the bootstrap builds, declared there once.
 NETBIRD_VERSION = re.search(r"^NETBIRD_VERSION=(\S+)$",
@@ -116,13 +117,7 @@ class NetBirdServer:
         return self
 
     def api(self, method: str, path: str, body=None) -> tuple[int, object]:
-        return http(method, f"{self.url}/api{path}", body=body,
-                    headers={"Authorization": f"Token {self.owner_token}"})
+        return request(self.url, self.owner_token, method, path, body)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
+        stop_group(self.process)

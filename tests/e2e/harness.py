@@ -112,8 +112,14 @@ def clear_leftovers() -> None:
         if names:
             subprocess.run(["docker", *removal, *names], capture_output=True)
     for port in (SHARED_KEYCLOAK_PORTS[0], FAULT_KEYCLOAK_PORTS[0]):
-        subprocess.run(["pkill", "-f", f"keycloak-{KEYCLOAK_VERSION}/.* --http-port={port}( |$)"],
-                       capture_output=True)
+        pattern = ["-f", f"keycloak-{KEYCLOAK_VERSION}/.* --http-port={port}( |$)"]
+        subprocess.run(["pkill", *pattern], capture_output=True)
+        # Gone, not only told to go: the next start checks that its ports are free.
+        for _ in range(60):
+            if subprocess.run(["pgrep", *pattern], capture_output=True).returncode != 0:
+                break
+            time.sleep(0.5)
+        subprocess.run(["pkill", "-9", *pattern], capture_output=True)
     for pid in local_netbird.leftover_servers():  # it holds NetBird's fixed legacy port
         os.kill(pid, 9)
 
@@ -162,6 +168,16 @@ class Project:
         # ROOT/__main__.py directly).
         for name in ("__main__.py", "components", ".venv"):
             (path / name).symlink_to(ROOT / name)
+
+    def on_keycloak(self, name: str, keycloak, config: dict[str, str]):
+        """A stack of realm `<name>-netbird` on an existing (native) Keycloak, logging in as
+        its admin user; `config` adds to or overrides the settings."""
+        stack = self.stack(name, {
+            "netbird:domain": f"netbird.{name}.test", "netbird:protectRealm": "false",
+            "netbird:realm": f"{name}-netbird", "keycloak:deploy": "false",
+            "keycloak:url": keycloak.url, "keycloak:adminUser": keycloak.admin_user, **config})
+        stack_driver.set_secret(stack, "keycloak:adminPassword", keycloak.admin_password)
+        return stack
 
     def stack(self, name: str, config: dict[str, str]):
         (self.path / "stacks" / f"Pulumi.{name}.yaml").write_text(

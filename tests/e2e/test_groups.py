@@ -13,14 +13,8 @@ from tests.e2e import harness
 @pytest.fixture(scope="module")
 def grouped(project, native_keycloak):
     keycloak = native_keycloak.wait_ready()
-    stack = project.stack("grouped", {
-        "netbird:domain": "netbird.grouped.test", "netbird:protectRealm": "false",
-        "netbird:realm": "grouped-netbird", "netbird:groups": '["ops", "dev"]',
-        "netbird:userGroups": '["ops"]',
-        "keycloak:deploy": "false", "keycloak:url": keycloak.url,
-        "keycloak:adminUser": keycloak.admin_user,
-    })
-    harness.stack_driver.set_secret(stack, "keycloak:adminPassword", keycloak.admin_password)
+    stack = project.on_keycloak("grouped", keycloak, {
+        "netbird:groups": '["ops", "dev"]', "netbird:userGroups": '["ops"]'})
     stack.up(color="never", policy_packs=harness.stack_driver.POLICY_PACKS)
     try:
         yield stack

@@ -18,15 +18,8 @@ REDIRECT = "https://netbird.connector.test/oauth2/callback"
 @pytest.fixture(scope="module")
 def connector(project, native_keycloak, tmp_path_factory):
     keycloak = native_keycloak.wait_ready()
-    stack = project.stack("connector", {
-        "netbird:domain": "netbird.connector.test", "netbird:protectRealm": "false",
-        "netbird:realm": "connector-netbird", "netbird:integration": "connector",
-        "netbird:connectorRedirectUrl": REDIRECT,
-        "keycloak:deploy": "false", "keycloak:url": keycloak.url,
-        "keycloak:adminUser": keycloak.admin_user,
-    })
-    stack.set_config("keycloak:adminPassword",
-                     harness.stack_driver.auto.ConfigValue(keycloak.admin_password, secret=True))
+    stack = project.on_keycloak("connector", keycloak, {
+        "netbird:integration": "connector", "netbird:connectorRedirectUrl": REDIRECT})
     up = stack.up(color="never", policy_packs=harness.stack_driver.POLICY_PACKS)
     out = tmp_path_factory.mktemp("connector-out")
     yield stack, up, out

@@ -23,15 +23,9 @@ def netbird(tmp_path_factory):
 @pytest.fixture(scope="module")
 def connected(project, native_keycloak, netbird):
     keycloak = native_keycloak.wait_ready()
-    stack = project.stack("nbconn", {
-        "netbird:domain": "netbird.nbconn.test", "netbird:protectRealm": "false",
-        "netbird:realm": "nbconn-netbird", "netbird:integration": "connector",
-        "netbird:connectorClientId": "netbird-nbconn",
-        "netbird:managementUrl": netbird.url, "netbird:groups": '["ops"]',
-        "keycloak:deploy": "false", "keycloak:url": keycloak.url,
-        "keycloak:adminUser": keycloak.admin_user,
-    })
-    harness.stack_driver.set_secret(stack, "keycloak:adminPassword", keycloak.admin_password)
+    stack = project.on_keycloak("nbconn", keycloak, {
+        "netbird:integration": "connector", "netbird:connectorClientId": "netbird-nbconn",
+        "netbird:managementUrl": netbird.url, "netbird:groups": '["ops"]'})
     harness.stack_driver.set_secret(stack, "netbird:apiToken", netbird.owner_token)
     up = stack.up(color="never", policy_packs=harness.stack_driver.POLICY_PACKS)
     try:
