@@ -122,6 +122,14 @@ def clear_leftovers() -> None:
         subprocess.run(["pkill", "-9", *pattern], capture_output=True)
     for pid in local_netbird.leftover_servers():  # it holds NetBird's fixed legacy port
         os.kill(pid, 9)
+    # test_security's other host: its network namespace and veth links (nk-…, nkh…/nkj…).
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for link in {line.split(": ")[1].split("@")[0] for line in links.splitlines()
+                 if line.split(": ")[1].startswith(("nkh", "nkj"))}:
+        subprocess.run(["ip", "link", "del", link], capture_output=True)
+    spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for space in [line.split()[0] for line in spaces.splitlines() if line.startswith("nk-")]:
+        subprocess.run(["ip", "netns", "del", space], capture_output=True)
 
 
 def remove_engine_folder(folder: Path) -> None:
