@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from netbird_keycloak import ROOT
+from netbird_keycloak.browser_login import login_through_netbird
 from netbird_keycloak.keycloak_admin import http
 from netbird_keycloak.local_keycloak import CACHE, stop_group
 from netbird_keycloak.netbird_api import request
@@ -48,6 +49,8 @@ server:
     engine: "sqlite"
 """
 
+
+OWNER_EMAIL = "owner@netbird.e2e.test"
 
 # The combined server also serves gRPC on management's legacy port, on every address, unless it
 # listens on that port itself: so it does, on loopback. One such server runs at a time.
@@ -108,12 +111,24 @@ class NetBirdServer:
         return self
 
     def setup(self) -> "NetBirdServer":
-        """NetBird's first setup: the owner and a personal access token (POST /api/setup)."""
+        """NetBird's first setup as an operator does it: the owner (POST /api/setup, what the
+        dashboard's first page sends), the owner's first login, then a personal access token
+        made with that login (the dashboard's Team → Users → tokens).
+
+        Not `create_pat` in the setup call: NetBird 0.77.1 then makes the account without the
+        single-account domain, and every user who later logs in through a connector gets an
+        account of their own instead of joining this one."""
+        password = secrets.token_urlsafe(18)
         status, answer = http("POST", f"{self.url}/api/setup", body={
-            "email": "owner@netbird.e2e.test", "password": secrets.token_urlsafe(18),
-            "name": "Owner", "create_pat": True, "pat_expire_in": 1})
-        assert status == 200 and answer.get("personal_access_token"), (status, answer)
-        self.owner_token = answer["personal_access_token"]
+            "email": OWNER_EMAIL, "password": password, "name": "Owner"})
+        assert status == 200, (status, answer)
+        jwt = login_through_netbird(self.url, "local", OWNER_EMAIL, password)["access_token"]
+        status, owner = http("GET", f"{self.url}/api/users/current", token=jwt)
+        assert status == 200, (status, owner)
+        status, made = http("POST", f"{self.url}/api/users/{owner['id']}/tokens", token=jwt,
+                            body={"name": "netbird-keycloak e2e", "expires_in": 1})
+        assert status == 200 and made.get("plain_token"), (status, made)
+        self.owner_token = made["plain_token"]
         return self
 
     def api(self, method: str, path: str, body=None) -> tuple[int, object]:

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from netbird_keycloak.local_netbird import NetBirdServer
+from netbird_keycloak.keycloak_admin import http
+from netbird_keycloak.browser_login import login_through_netbird
+from netbird_keycloak.local_netbird import OWNER_EMAIL, NetBirdServer
 from tests.e2e import harness
+
+
+USER_EMAIL = "ada@nbconn.e2e.test"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +30,8 @@ def connected(project, native_keycloak, netbird):
     keycloak = native_keycloak.wait_ready()
     stack = project.on_keycloak("nbconn", keycloak, {
         "netbird:integration": "connector", "netbird:connectorClientId": "netbird-nbconn",
-        "netbird:managementUrl": netbird.url, "netbird:groups": '["ops"]'})
+        "netbird:managementUrl": netbird.url, "netbird:groups": '["ops", "dev"]',
+        "netbird:userGroups": '["ops"]', "netbird:userEmail": USER_EMAIL})
     harness.stack_driver.set_secret(stack, "netbird:apiToken", netbird.owner_token)
     up = stack.up(color="never", policy_packs=harness.stack_driver.POLICY_PACKS)
     try:
@@ -63,6 +69,71 @@ def jwt_group_sync(netbird) -> tuple:
 
 def test_netbirds_jwt_group_sync_reads_the_groups_claim(connected, netbird):
     assert jwt_group_sync(netbird) == (True, "groups")
+
+
+def outputs(stack) -> dict:
+    return {k: v.value for k, v in stack.outputs().items()}
+
+
+@pytest.fixture(scope="module")
+def first_login(connected, netbird) -> tuple[str, tuple[int, dict]]:
+    """The Keycloak user logs in to NetBird as a person would: NetBird's login page, the
+    Keycloak connector, Keycloak's form, back to the dashboard; then the dashboard's first API
+    call. (NetBird's access token, and what that call got.)"""
+    stack, _ = connected
+    values = outputs(stack)
+    tokens = login_through_netbird(netbird.url, values["netbird_identity_provider_id"],
+                                   values["user_name"], harness.secret(stack, "netbird:userPassword"))
+    return tokens["access_token"], http("GET", f"{netbird.url}/api/users/current",
+                                        token=tokens["access_token"])
+
+
+def netbird_user(netbird, email: str) -> dict:
+    status, users = netbird.api("GET", "/users")
+    assert status == 200, users
+    [user] = [u for u in users if u["email"] == email]
+    return user
+
+
+@pytest.fixture(scope="module")
+def logged_in(first_login, netbird) -> dict:
+    """The user's NetBird session after the owner approved the user."""
+    token, _ = first_login
+    waiting = netbird_user(netbird, USER_EMAIL)
+    status, answer = netbird.api("POST", f"/users/{waiting['id']}/approve")
+    assert status == 200, answer
+    status, me = http("GET", f"{netbird.url}/api/users/current", token=token)
+    assert status == 200, me
+    return me
+
+
+def test_a_keycloak_user_joins_the_owners_account_and_waits_for_approval(first_login, netbird):
+    # NetBird's default for a user joining an account: an owner or admin approves first
+    # (Settings → "User approval required"); docs/netbird-connector.md says so.
+    _, (status, answer) = first_login
+    assert (status, answer.get("message")) == (403, "user is blocked"), answer
+    waiting = netbird_user(netbird, USER_EMAIL)
+    assert waiting["pending_approval"] and waiting["role"] == "user"
+
+
+def test_the_keycloak_user_gets_a_netbird_session(logged_in, netbird):
+    assert logged_in["email"] == USER_EMAIL
+    # NetBird's one account holds that user beside the owner, as a regular user.
+    status, users = netbird.api("GET", "/users")
+    assert status == 200, users
+    assert {u["email"] for u in users} == {OWNER_EMAIL, USER_EMAIL}
+    assert (logged_in["role"], logged_in["pending_approval"], logged_in["is_blocked"]) == \
+        ("user", False, False)
+
+
+def test_netbird_puts_the_user_in_the_groups_keycloak_gives(logged_in, netbird):
+    status, groups = netbird.api("GET", "/groups")
+    assert status == 200, groups
+    by_name = {g["name"]: g["id"] for g in groups}
+    # JWT group sync made `ops` from the token and put the user in it; `dev`, a group the user
+    # is not in, is not NetBird's business.
+    assert "ops" in by_name and "dev" not in by_name, sorted(by_name)
+    assert by_name["ops"] in netbird_user(netbird, USER_EMAIL)["auto_groups"]
 
 
 def test_a_second_up_changes_nothing(connected):
