@@ -11,6 +11,7 @@ medians (seconds, ratios to the floors and to tofu, peak memory) and whether eac
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -20,13 +21,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from floor import floor_once
 from pulumi import automation as auto
 
 from bench import peer_tools
+from bench.floor import floor_once
 from bench.measure import measured, scratch
+from netbird_keycloak import ROOT
 from netbird_keycloak import stack as driver
 from netbird_keycloak.keycloak_admin import KeycloakAdmin
 from netbird_keycloak.local_keycloak import NativeKeycloak
@@ -62,9 +62,10 @@ class Ours:
                          auto.ConfigValue(self.keycloak.admin_password, secret=True))
         return stack
 
-    def run(self, command: str, name: str) -> float:
+    def run(self, command: str, name: str, profile: Path | None = None) -> float:
         argv = [sys.executable, "-m", "netbird_keycloak.stack", command, "--stack", name,
-                "--work-dir", str(self.work), "--out", str(self.work / "out")]
+                "--work-dir", str(self.work), "--out", str(self.work / "out")] + \
+            (["--profile", str(profile)] if profile else [])
         started = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
@@ -94,9 +95,13 @@ def single_stack(runs: int, keycloak: NativeKeycloak, admin: KeycloakAdmin, work
         workspace = f"t{i}"
         add("tofu apply (cold)", tofu.apply(workspace, realm=f"tofu-{i}"))
         stack = ours.stack(f"o{i}", f"ours-{i}")
-        add("our up (cold)", ours.run("up", stack.name))
+        profile = work / f"profile-{i}.json"
+        add("our up (cold)", ours.run("up", stack.name, profile))
+        for phase, at in json.loads(profile.read_text()).items():
+            add(f"profile: {phase}", at)
         add("tofu plan (no changes)", tofu.plan(workspace, realm=f"tofu-{i}"))
         add("our preview (no changes)", ours.run("preview", stack.name))
+        alone(add, stack)
         add("tofu apply (one change)", tofu.apply(workspace, realm=f"tofu-{i}",
                                                   pkce_ports=[53000, 54000]))
         stack.set_config("netbird:pkcePorts", auto.ConfigValue("[53000, 54000]"))
@@ -106,6 +111,18 @@ def single_stack(runs: int, keycloak: NativeKeycloak, admin: KeycloakAdmin, work
         tofu.destroy(workspace, realm=f"tofu-{i}")
         ours.run("destroy", stack.name)
     return samples
+
+
+def alone(add: Callable[[str, float], None], stack: auto.Stack) -> None:
+    """The parts of the profile that are measured on their own."""
+    add("alone: python start and imports", timed(lambda: subprocess.run(
+        [sys.executable, "-c", "import netbird_keycloak.stack"], check=True)))
+    add("alone: bootstrap check", timed(lambda: subprocess.run(
+        ["bash", str(ROOT / "scripts/bootstrap.sh"), "--stack", "dev"], check=True,
+        capture_output=True)))
+    add("alone: preview with policy pack", timed(lambda: stack.preview(
+        color="never", policy_packs=driver.POLICY_PACKS)))
+    add("alone: preview without policy pack", timed(lambda: stack.preview(color="never")))
 
 
 def _empty_project(work: Path) -> Path:
@@ -168,6 +185,8 @@ def report(single: dict[str, list[float]], fleet: list[tuple[int, str, float, in
              "our preview (no changes)": "tofu plan (no changes)",
              "our up (one change)": "tofu apply (one change)"}
     for name, values in single.items():
+        if name.startswith("profile: ") or name.startswith("alone: "):
+            continue
         against = med.get(peers.get(name, ""), None)
         ratio = f"{med[name] / against:7.2f}x" if against else ""
         print(f"{name:40} {med[name]:9.2f} {med[name] / floor_a:9.1f}x {ratio:>8}  "
@@ -181,32 +200,48 @@ def report(single: dict[str, list[float]], fleet: list[tuple[int, str, float, in
     aims(med, fleet, floor_a, tofu_apply, parallel)
 
 
+AIMS = (  # (what, ours, the peer, the most ours may take, as a multiple of the peer)
+    ("new-stack up / tofu apply", "our up (cold)", "tofu apply (cold)", 1.5),
+    ("no-op preview / tofu plan", "our preview (no changes)", "tofu plan (no changes)", 2.0),
+    ("one change / tofu apply", "our up (one change)", "tofu apply (one change)", 2.0),
+)
+
+
 def aims(med: dict[str, float], fleet: list[tuple[int, str, float, int]], floor_a: float,
          tofu_apply: float, parallel: int) -> None:
-    def line(what: str, value: float, limit: float, bound: str) -> None:
-        met = value <= limit
-        print(f"{what:58} {value:6.2f}x (aim <= {limit}x) -> {'met' if met else 'missed'}"
-              + ("" if met else f": {bound}"))
+    print(f"\n{'aim':44} {'ours':>8} {'peer':>8} {'ratio':>7} {'aim':>6}")
 
-    print()
-    startup = med["empty program up (engine start-up)"]
-    line("our cold up / tofu apply", med["our up (cold)"] / tofu_apply, 1.0,
-         "the Pulumi engine's fixed start-up, the policy pack and the Python program")
-    line("(our cold up - engine start-up) / floor A",
-         (med["our up (cold)"] - startup) / floor_a, 2.0,
-         "pulumi-keycloak's read-back after each create and the policy pack")
-    line("our no-op preview / tofu plan",
-         med["our preview (no changes)"] / med["tofu plan (no changes)"], 1.0,
-         "the engine and Python program start where tofu only reads its state")
+    def line(what: str, ours: float, peer: float, limit: float, unit: str = "s") -> None:
+        ratio = ours / peer
+        print(f"{what:44} {ours:7.2f}{unit} {peer:7.2f}{unit} {ratio:6.2f}x {limit:5.1f}x  "
+              + ("met" if ratio <= limit else "missed"))
+
+    for what, ours, peer, limit in AIMS:
+        line(what, med[ours], med[peer], limit)
     largest = max(size for size, _, _, _ in fleet)
     by_mode = {mode: (seconds, peak) for size, mode, seconds, peak in fleet if size == largest}
-    tofu_best = min(s for mode, (s, _) in by_mode.items() if mode.startswith("tofu"))
-    tofu_peak = by_mode[f"tofu, xargs -P {parallel}"][1]
+    tofu_seconds, tofu_peak = by_mode[f"tofu, xargs -P {parallel}"]
     our_seconds, our_peak = by_mode[f"ours, fleet --parallel {parallel}"]
-    line(f"fleet N={largest}: ours / tofu's best", our_seconds / tofu_best, 0.6,
-         "each stack's up is CPU work in four processes on two cores")
-    line(f"fleet N={largest}: memory per stack in flight, ours / tofu", our_peak / tofu_peak,
-         1.5, "a Python driver, the Pulumi CLI, the provider and the policy pack per stack")
+    line(f"fleet N={largest} -P {parallel} / tofu xargs -P {parallel}", our_seconds,
+         tofu_seconds, 2.0)
+    line("memory per stack in flight (MiB)", our_peak / parallel / 2**20,
+         tofu_peak / parallel / 2**20, 2.0, " ")
+    profile(med)
+
+
+def profile(med: dict[str, float]) -> None:
+    """Where a new stack's `up` spends its time (medians; each phase ends at the time shown)."""
+    print("\nprofile of our new-stack up (median end of each phase, s since the command "
+          "started; engine marks ±0.1 s)")
+    print(f"{'  python start and imports (alone)':60} {med['alone: python start and imports']:6.2f}")
+    print(f"{'  bootstrap check, warm (alone; make up runs it first)':60} "
+          f"{med['alone: bootstrap check']:6.2f}")
+    previous = 0.0
+    for phase in sorted((k for k in med if k.startswith("profile: ")), key=med.get):
+        print(f"  {phase[len('profile: '):]:58} {med[phase]:6.2f}  (+{med[phase] - previous:.2f})")
+        previous = med[phase]
+    print(f"{'  policy pack alone: no-op preview with it - without it':60} "
+          f"{med['alone: preview with policy pack'] - med['alone: preview without policy pack']:6.2f}")
 
 
 def main() -> int:

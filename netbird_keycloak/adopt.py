@@ -9,11 +9,9 @@ not answer: then `up` creates what is missing, or fails with the provider's own 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Optional
 
 from pulumi import automation as auto
@@ -23,6 +21,7 @@ from components.adoption import (ENV, OWNER_ATTRIBUTE, STALE_ENV, Declared, dock
                                  import_id, owner)
 from components.settings import RawValue, Settings, SettingsError, parse_settings
 from components.stack_secrets import STASH_TYPE, STASHES
+from netbird_keycloak import file_state
 from netbird_keycloak.keycloak_admin import http
 from netbird_keycloak.keycloak_admin import admin_login, login_for
 
@@ -134,14 +133,10 @@ def _names_only(file_config: dict, stack: str) -> Optional[Settings]:
 
 
 def _recorded(stack: auto.Stack) -> list[dict]:
-    """The stack's resources as the state records them. A file backend's state is read in
-    place (a `pulumi stack export` costs a CLI start, ~0.3 s per `up`)."""
-    backend = os.environ.get("PULUMI_BACKEND_URL", "")
-    project = stack.workspace.project_settings().name
-    path = Path(backend[len("file://"):]) / ".pulumi" / "stacks" / project / f"{stack.name}.json"
-    if backend.startswith("file://") and path.exists():
-        latest = json.loads(path.read_text()).get("checkpoint", {}).get("latest") or {}
-        return latest.get("resources") or []
+    """The stack's resources as the state records them."""
+    recorded = file_state.resources(stack.workspace.project_settings().name, stack.name)
+    if recorded is not None:
+        return recorded
     return stack.export_stack().deployment.get("resources") or []
 
 

@@ -42,10 +42,6 @@ class RotationFailed(Exception):
     pass
 
 
-def secret_value() -> str:
-    return secrets.token_urlsafe(24)
-
-
 def stamp(previous: Optional[str]) -> str:
     """A new value for a rotation setting: the time, never the previous value."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

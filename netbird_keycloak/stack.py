@@ -21,23 +21,65 @@ import time
 import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
+import pulumi
 import yaml
 from pulumi import automation as auto
+from semver import VersionInfo
 
 from components.connector_json import render_connector_json
 from components.settings import SettingsError
 from components.setup_env import render_setup_env, write_private
-from netbird_keycloak import ROOT, adopt, state_lock
+from netbird_keycloak import ROOT, adopt, file_state, state_lock
 
 PROJECT = "netbird-keycloak"
 # Guardrails every preview and up runs (policy/); a violation fails the run before any change.
 POLICY_PACKS = [str(ROOT / "policy")]
 
 
+class Timeline:
+    """When each phase of one command ended, in seconds since the command started (`--profile`,
+    printed by `make bench-peers`). Phases inside the engine are seen through its events, which
+    arrive through a log file read every 0.1 s: those marks are up to 0.1 s late."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.marks: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        self.marks.setdefault(phase, round(time.perf_counter() - self.started, 3))
+
+    def watch(self, event: auto.EngineEvent) -> None:
+        if event.prelude_event:
+            self.mark("engine started (CLI, backend, policy pack loaded)")
+        outputs = event.res_outputs_event
+        if outputs and outputs.metadata.type.startswith("pulumi:providers:keycloak"):
+            self.mark("keycloak provider started and logged in")
+        if event.summary_event:
+            self.mark("resources done")
+
+
+# Set by main() for `--profile`; the program and the engine's events mark it.
+PROFILE: Optional[Timeline] = None
+
+
+# The stack outputs of the `up` this process runs, as the program resolved them: setup.env is
+# written from these, without the `pulumi stack output --show-secrets` that would read them back
+# from the state (0.7 s: a CLI start and the passphrase's key derivation). The engine's event
+# log never carries secret values, so it cannot serve.
+RESOLVED: dict[str, Any] = {}
+
+
 def program() -> None:
+    if PROFILE:
+        PROFILE.mark("the engine runs the program")
     runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    if not pulumi.runtime.is_dry_run():
+        exported = pulumi.runtime.get_root_resource().outputs
+        pulumi.Output.all(**exported).apply(lambda values: RESOLVED.update(values) or True)
+    if PROFILE:
+        PROFILE.mark("program registered its resources")
 
 
 def pulumi_env() -> dict[str, str]:
@@ -77,19 +119,58 @@ def set_secret(stack: auto.Stack, key: str, value: str) -> None:
         raise auto.CommandError(f"pulumi config set {key} failed: {done.stderr.strip()}")
 
 
+def pulumi_command() -> Optional[auto.PulumiCommand]:
+    """The CLI in PULUMI_CLI_ROOT (None: `pulumi` on PATH). The Automation API runs `pulumi
+    version` for every workspace (0.15 s); the bootstrap's CLI says its version in its folder's
+    name (`pulumi-v3.259.0`), so that run is left out for it."""
+    root = os.environ.get("PULUMI_CLI_ROOT")
+    if not root:
+        return None
+    built = re.fullmatch(r"pulumi-v(\d+\.\d+\.\d+)", Path(root).name)
+    if not built:
+        return auto.PulumiCommand(root=root)
+    command = auto.PulumiCommand.__new__(auto.PulumiCommand)
+    command.command, command.version = str(Path(root) / "bin" / "pulumi"), \
+        VersionInfo.parse(built[1])
+    return command
+
+
+class KnownStack(auto.Stack):
+    """A stack the file backend's state shows exists: no `pulumi stack select` to prove it
+    (every command names its stack with --stack)."""
+
+    def __init__(self, name: str, workspace: auto.LocalWorkspace):
+        # Not Stack.__init__: that is the `stack select`. (_mode is only shown by repr().)
+        self.name, self.workspace, self._mode = name, workspace, "select (state file seen)"
+
+
 def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
                project: str = PROJECT) -> auto.Stack:
     """The stack `name` of the project in `work_dir`, its program served from this process."""
     backend = os.environ.get("PULUMI_BACKEND_URL", "")
     if backend.startswith("file://"):
         Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
-    command = auto.PulumiCommand(root=os.environ["PULUMI_CLI_ROOT"]) \
-        if os.environ.get("PULUMI_CLI_ROOT") else None
     options = auto.LocalWorkspaceOptions(work_dir=str(work_dir), env_vars=pulumi_env(),
-                                         pulumi_command=command,
+                                         pulumi_command=pulumi_command(),
                                          secrets_provider="passphrase")
+    if (Path(work_dir) / "Pulumi.yaml").exists():
+        workspace = auto.LocalWorkspace(**{**options.__dict__, "program": program})
+        if file_state.exists(workspace.project_settings().name, name):
+            return KnownStack(name, workspace)
+        return auto.Stack.create_or_select(name, workspace)
     return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
                                        opts=options)
+
+
+def last_output(stack: auto.Stack, key: str):
+    """A plain output as the stack's last run left it (None: none yet)."""
+    project = getattr(stack.workspace, "project_settings", None)
+    known, value = file_state.output(project().name, stack.name, key) if project else \
+        (False, None)
+    if known:
+        return value
+    found = stack.outputs().get(key)
+    return None if found is None else found.value
 
 
 def stack_file(work_dir: Path, name: str) -> Path:
@@ -153,13 +234,13 @@ def check_database_switch(stack: auto.Stack, config: Optional[dict] = None) -> N
     if not config_flag(config, "keycloak:deploy", True):
         return
     wanted = config.get("keycloak:database", "dev-file")
-    had = stack.outputs().get("keycloak_database")
-    if had is None or had.value == wanted:
+    had = last_output(stack, "keycloak_database")
+    if had is None or had == wanted:
         return
     if config_flag(config, "keycloak:confirmDatabaseSwitch", False):
         return
     raise DatabaseSwitchRefused(
-        f"keycloak:database changes from {had.value} to {wanted}: the new database starts "
+        f"keycloak:database changes from {had} to {wanted}: the new database starts "
         f"empty, so Keycloak would come up without realm {config.get('netbird:realm', 'netbird')!r}"
         " and its users (they stay in the old database, whose volume is kept). Move them first "
         "(kc.sh export on the old Keycloak, kc.sh import on the new one), "
@@ -203,15 +284,53 @@ def up(stack: auto.Stack, out_dir: Path, refresh: bool, show: Callable[[str], No
     """`up` (with the guardrails), then what NetBird reads written from its outputs."""
     # Objects an interrupted earlier up left unrecorded are imported, not created again.
     handed = adopt.find(stack, config, show).environ
+    if PROFILE:
+        PROFILE.mark("adoption lookups")
     os.environ.update(handed)
     try:
-        result = stack.up(on_output=show, refresh=refresh, color="never",
-                          policy_packs=POLICY_PACKS, on_event=events.append)
+        changes, outputs = engine_up(stack, on_output=show, refresh=refresh, color="never",
+                                     policy_packs=POLICY_PACKS, on_event=events.append)
     finally:
         for key in handed:
             del os.environ[key]
-    show(f"wrote {write_env(stack, out_dir, result.outputs)}")
-    return dict(result.summary.resource_changes or {})
+    show(f"wrote {write_env(stack, out_dir, outputs)}")
+    if PROFILE:
+        PROFILE.mark("setup.env written")
+    return changes
+
+
+def engine_up(stack: auto.Stack, on_event: Callable[[auto.EngineEvent], None], **options
+              ) -> tuple[dict[str, int], dict[str, auto.OutputValue]]:
+    """`stack.up(**options)` without the three CLI runs the Automation API adds after the
+    engine's (two `pulumi stack output`, one `pulumi stack history`: 0.7 s): the changes come
+    from the engine's own summary event, the outputs from one `stack output --show-secrets`."""
+    summaries: list[auto.events.SummaryEvent] = []
+
+    def watched(event: auto.EngineEvent) -> None:
+        on_event(event)
+        if PROFILE:
+            PROFILE.watch(event)
+        if event.summary_event:
+            summaries.append(event.summary_event)
+
+    # Instance attributes shadow the two methods up() calls after the engine, for this up only.
+    stack.outputs = dict  # type: ignore[method-assign]
+    stack.info = lambda *_: auto.UpdateSummary(  # type: ignore[method-assign]
+        kind="update", start_time=datetime.now(timezone.utc), message="", environment={},
+        config={}, result="succeeded")
+    RESOLVED.clear()
+    try:
+        stack.up(on_event=watched, **options)
+    finally:
+        del stack.outputs, stack.info
+    if PROFILE:
+        PROFILE.mark("engine exited")
+    # A program run elsewhere (not this process's inline program) resolved nothing here.
+    outputs = {key: auto.OutputValue(value, secret=False) for key, value in RESOLVED.items()} \
+        or stack.outputs()
+    if PROFILE:
+        PROFILE.mark("outputs read")
+    return dict(summaries[-1].resource_changes or {}) if summaries else {}, outputs
 
 
 def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
@@ -226,6 +345,8 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         check_docker_engine(stack, config=config)
     if command in ("up", "preview"):
         check_database_switch(stack, config)
+    if PROFILE:
+        PROFILE.mark("checks (Docker engine, database switch)")
     if command == "up":
         changes = up(stack, out_dir, refresh, show, events, config)
     elif command == "preview":
@@ -327,7 +448,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--refresh", action="store_true", help="refresh before up/preview")
     parser.add_argument("--summary-json", type=Path,
                         help="write {result, changes, seconds, error} here (used by fleet)")
+    parser.add_argument("--profile", type=Path,
+                        help="write when each phase ended here (JSON; make bench-peers)")
     args = parser.parse_args(argv)
+    global PROFILE
+    PROFILE = Timeline() if args.profile else None
 
     started = time.monotonic()
     summary: dict = {"stack": args.stack, "command": args.command, "result": "failed",
@@ -339,6 +464,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not stack_file(args.work_dir.resolve(), args.stack).exists():
             raise NoStackFile(no_stack_file(args.work_dir.resolve(), args.stack))
         stack = open_stack(args.stack, args.work_dir.resolve())
+        if PROFILE:
+            PROFILE.mark("stack opened")
         summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
                                         events)
         summary["result"] = "succeeded"
@@ -368,6 +495,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)
     summary["seconds"] = round(time.monotonic() - started, 2)
+    if PROFILE:
+        PROFILE.mark("done")
+        args.profile.write_text(json.dumps(PROFILE.marks))
     if args.summary_json:
         args.summary_json.parent.mkdir(parents=True, exist_ok=True)
         args.summary_json.write_text(json.dumps(summary))
