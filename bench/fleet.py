@@ -23,14 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-from bench.measure import measured, scratch
+from bench.measure import Measured, measured, scratch
 from netbird_keycloak import stack as driver
 from netbird_keycloak import state_db
 from netbird_keycloak.keycloak_admin import KeycloakAdmin
 from netbird_keycloak.local_keycloak import NativeKeycloak
 
 
-def fleet_up(work: Path, names: list[str], parallel: int) -> tuple[float, int, int]:
+def fleet_up(work: Path, names: list[str], parallel: int) -> Measured:
     """Wall seconds, peak tree RSS and exit code of one `fleet up`."""
     return measured([sys.executable, "-m", "netbird_keycloak.fleet", "up", "--stacks",
                      ",".join(names), "--parallel", str(parallel), "--work-dir", str(work),
@@ -97,7 +97,7 @@ def main() -> int:
                     fresh_backend(backend)
                     for name in names[:size]:
                         admin("DELETE", f"/{name}")
-                    elapsed, peak, code = fleet_up(work, names[:size], parallel)
+                    elapsed, peak, code, _ = fleet_up(work, names[:size], parallel)
                     if code != 0:
                         raise SystemExit(f"fleet up of {size} stacks failed; logs in "
                                          f"{work}/out")

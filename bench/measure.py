@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -49,9 +49,15 @@ def tree_rss(root_pid: int) -> int:
     return total
 
 
+class Measured(NamedTuple):
+    seconds: float  # wall time
+    peak: int       # bytes: the process tree's summed RSS at its highest (sampled every 0.25 s)
+    code: int       # exit code
+    cpu: float      # CPU seconds (user + system) of the command and every process it waited for
+
+
 def measured(argv: list[str], cwd: Optional[Path] = None,
-             env: Optional[dict] = None) -> tuple[float, int, int]:
-    """Wall seconds, peak summed RSS of the process tree (sampled every 0.25 s) and exit code."""
+             env: Optional[dict] = None) -> Measured:
     started = time.perf_counter()
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -66,8 +72,9 @@ def measured(argv: list[str], cwd: Optional[Path] = None,
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    code = process.wait()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started
     stop.set()
     sampler.join()
-    return elapsed, peak, code
+    return Measured(elapsed, peak, process.returncode, usage.ru_utime + usage.ru_stime)

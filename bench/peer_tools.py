@@ -16,7 +16,7 @@ from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from bench.measure import measured
+from bench.measure import Measured, measured
 from netbird_keycloak.keycloak_admin import KeycloakAdmin
 from netbird_keycloak.local_keycloak import CACHE, NativeKeycloak
 
@@ -110,9 +110,9 @@ class Tofu:
             for state in (self.work / "terraform.tfstate.d" / name).glob("terraform.tfstate*"):
                 state.unlink()
 
-    def fleet(self, names: list[str], parallel: int) -> tuple[float, int, int]:
+    def fleet(self, names: list[str], parallel: int) -> Measured:
         """`tofu apply` of one workspace per customer (realm = workspace), `parallel` at a
-        time through xargs: wall seconds, peak memory of the process tree, exit code."""
+        time through xargs."""
         script = (f'xargs -P {parallel} -I NAME env TF_WORKSPACE=NAME TF_VAR_realm=NAME '
                   f'"{TOFU}" apply -auto-approve -no-color > /dev/null')
         return measured(["bash", "-c", f"printf '%s\\n' {' '.join(names)} | {script}"],

@@ -41,7 +41,7 @@ POLICY_PACKS = [str(ROOT / "policy")]
 class Timeline:
     """When each phase of one command ended, in seconds since the command started (`--profile`,
     printed by `make bench-peers`). Phases inside the engine are seen through its events, which
-    arrive through a log file read every 0.1 s: those marks are up to 0.1 s late."""
+    the CLI streams to this process (gRPC) as they happen."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
