@@ -67,7 +67,7 @@ PROFILE: Optional[Timeline] = None
 # The stack outputs of the `up` this process runs, as the program resolved them: setup.env is
 # written from these, without the `pulumi stack output --show-secrets` that would read them back
 # from the state (0.7 s: a CLI start and the passphrase's key derivation). The engine's event
-# log never carries secret values, so it cannot serve.
+# stream never carries secret values, so it cannot serve.
 RESOLVED: dict[str, Any] = {}
 
 
@@ -121,7 +121,7 @@ def set_secret(stack: auto.Stack, key: str, value: str) -> None:
 
 def pulumi_command() -> Optional[auto.PulumiCommand]:
     """The CLI in PULUMI_CLI_ROOT (None: `pulumi` on PATH). The Automation API runs `pulumi
-    version` for every workspace (0.15 s); the bootstrap's CLI says its version in its folder's
+    version` for every workspace (0.5 s here); the bootstrap's CLI says its version in its folder's
     name (`pulumi-v3.259.0`), so that run is left out for it."""
     root = os.environ.get("PULUMI_CLI_ROOT")
     if not root:
@@ -302,8 +302,9 @@ def up(stack: auto.Stack, out_dir: Path, refresh: bool, show: Callable[[str], No
 def engine_up(stack: auto.Stack, on_event: Callable[[auto.EngineEvent], None], **options
               ) -> tuple[dict[str, int], dict[str, auto.OutputValue]]:
     """`stack.up(**options)` without the three CLI runs the Automation API adds after the
-    engine's (two `pulumi stack output`, one `pulumi stack history`: 0.7 s): the changes come
-    from the engine's own summary event, the outputs from one `stack output --show-secrets`."""
+    engine's (two `pulumi stack output`, one `pulumi stack history`: 1.5–2 s here): the changes
+    come from the engine's own summary event, the outputs are the ones this process's program
+    resolved (RESOLVED); only a program run elsewhere has them read back through the CLI."""
     summaries: list[auto.events.SummaryEvent] = []
 
     def watched(event: auto.EngineEvent) -> None:
