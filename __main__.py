@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components import adoption, wiring
+from components import adoption, guardrails, wiring
 from components.endpoints import endpoints
 from components.keycloak_server import KeycloakServer
 from components.netbird_connector import NetBirdConnector
@@ -22,9 +22,22 @@ except SettingsError as error:
     # RunError prints the message alone: the operator needs the keys and fixes, not a traceback.
     raise pulumi.RunError(str(error)) from None
 
+# Before any resource: each one is judged by the guardrails, however the program is run.
+guardrails.register()
+
+# What an interrupted earlier `up` left unrecorded is taken over, not created again
+# (components/adoption.py).
+recorded = adoption.Recorded.of_this_stack()
+try:
+    stale = adoption.StaleContainers(wiring.containers(settings), settings.keycloak.docker_host,
+                                     settings.keycloak.docker_cert_path, recorded,
+                                     adoption.this_stack())
+except adoption.AdoptionRefused as error:
+    raise pulumi.RunError(str(error)) from None
+
 kept = StackSecrets(wiring.SECRETS, settings)
 server = KeycloakServer(wiring.SERVER, settings.keycloak, docker_provider(settings.keycloak),
-                        kept.bootstrap_secret, kept.database_password)
+                        kept.bootstrap_secret, kept.database_password, stale)
 if settings.keycloak.deploy:
     # The hand-off from Keycloak's temporary bootstrap admin; every Keycloak resource below
     # logs in as this service account, so none runs before it is done.
@@ -40,9 +53,12 @@ if settings.keycloak.deploy:
 else:
     keycloak = keycloak_provider(server, settings.keycloak)
     admin_login = login_for(settings.keycloak)
-# What an interrupted earlier `up` left in Keycloak unrecorded (found by netbird_keycloak/adopt.py).
-import_ids = adoption.import_ids()
-realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_password, import_ids)
+adoptable = wiring.adoptable(settings)
+adopting = pulumi.ResourceOptions(transforms=[adoption.KeycloakAdoption(
+    adoptable, settings.netbird.realm, settings.keycloak.admin_base_url, admin_login,
+    kept.user_password, recorded, adoption.this_stack()).transform]) \
+    if recorded.may_lack([d.resource for d in adoptable]) else None
+realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_password, adopting)
 # A rotated password reaches Keycloak here (pulumi-keycloak sets it only when creating the user).
 UserPassword(wiring.USER_PASSWORD, url=server.url, login=admin_login, realm=realm.realm_name,
              user_id=realm.user.id, password=kept.user_password)
@@ -68,7 +84,7 @@ pulumi.export("netbird_domain", settings.netbird.domain)
 
 if settings.netbird.integration == "connector":
     connector = NetBirdConnector(wiring.CONNECTOR, settings.netbird, realm.realm.id, keycloak,
-                                 import_ids, groups_scope=realm.groups_scope)
+                                 groups_scope=realm.groups_scope, opts=adopting)
     pulumi.export("connector_client_id", connector.client_id)
     pulumi.export("connector_client_secret", connector.client_secret)
     pulumi.export("connector_redirect_url", connector.redirect_url)

@@ -1,40 +1,52 @@
-"""Adoption: Keycloak objects that an interrupted `up` created but never recorded.
+"""Adoption: what an interrupted `up` created but never recorded, found and taken over by the
+program itself, so that a plain `pulumi up` converges as `make up` does.
 
 When Keycloak, or the way to it, goes away after Keycloak created an object but before
 pulumi-keycloak read the answer, the provider records nothing: the object exists, the state does
-not know it, and the next create of it meets a 409. So before each `up` the driver
-(`netbird_keycloak.adopt`) looks up, by natural key, every object this stack declares but its state
-lacks, and hands the program the import id of each one it finds; the program imports those
-instead of creating them. A realm is adopted only when it carries this stack's owner mark (set
-in the same request that creates it), so a realm that someone else made is never taken over.
+not know it, and the next create of it meets a 409. So for every object this stack declares but
+its state lacks, the program looks it up in Keycloak by its natural key and imports what it finds
+instead of creating it (a resource transform: the lookups need the admin login, which is a
+secret Output, and a transform may wait for one). A realm is adopted only when it carries this
+stack's owner mark (set in the same request that creates it), so a realm that someone else made
+is never taken over.
 
 Containers are the other thing an interrupted `up` can leave unrecorded (a state backend that
 stopped answering right after Docker created one), and pulumi-docker cannot import one (it does
 not read back volumes, environment or labels, so the import would be a replacement). They hold
-no data (that is on a volume or in Postgres), so the driver finds each one that carries this
-stack's owner label and the program removes exactly that container, while `up` holds the stack's
-lock and before it creates the container again; a container of that name without the label is
-someone else's and stops the `up`. Run from the program, the removal cannot race another
-operator's `up` of the same stack: that one holds the lock, and this `up` is refused.
+no data (that is on a volume or in Postgres), so the program finds each one that carries this
+stack's owner label and removes exactly that container before it creates it again; a container
+of that name without the label is someone else's and stops the run before anything changes.
+All of it runs under the engine, which holds the stack's lock: no other operator's `up` of the
+same stack can race it.
+
+What the state records is read from a file backend's state file in place; on any other backend
+from `pulumi stack export` (one CLI run, only when a lookup needs it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import subprocess
+import urllib.parse
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from functools import cached_property
+from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
-ENV = "NETBIRD_KEYCLOAK_ADOPT"
-# {container name: container id} of the containers to remove before creating them again.
-STALE_ENV = "NETBIRD_KEYCLOAK_STALE_CONTAINERS"
+from netbird_keycloak import file_state
+from netbird_keycloak.keycloak_admin import admin_login, http
+
 # A realm attribute, and a container label, naming the stack that created it.
 OWNER_ATTRIBUTE = "netbird-keycloak.stack"
 
 KINDS = ("realm", "user", "client", "client-scope", "audience-mapper")
+
+# A Docker engine or a CLI that does not answer in this long is reported, not waited on.
+TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,10 @@ class Declared:
     key: str  # realm name, username, clientId, client-scope name or mapper name
     scope: Optional["Declared"] = None  # the client scope an audience mapper belongs to
     realm: Optional[str] = None  # another realm than the stack's (the master realm's client)
+
+
+class AdoptionRefused(Exception):
+    """An object of this stack's name exists, made by someone else."""
 
 
 def owner(project: str, stack: str) -> str:
@@ -66,16 +82,56 @@ def import_id(declared: Declared, realm: str, object_id: str, scope_id: str = ""
     return f"{realm}/{object_id}"
 
 
-def import_ids(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The import ids the driver passed, by resource name (none outside `make up`)."""
-    text = environ.get(ENV, "")
-    if not text:
-        return {}
-    ids = json.loads(text)
-    if not isinstance(ids, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in ids.items()):
-        raise ValueError(f"{ENV} must be a JSON object of resource name to import id")
-    return ids
+def recorded_ids(resources: list[dict]) -> dict[str, str]:
+    """{resource name: id} of the custom resources a state records."""
+    return {r["urn"].rsplit("::", 1)[1]: r.get("id", "") for r in resources if r.get("custom")}
+
+
+def _exported(stack: str, run: Callable[..., subprocess.CompletedProcess]) -> list[dict]:
+    """The resources of the stack's state as the CLI exports them (secrets stay encrypted)."""
+    root = os.environ.get("PULUMI_CLI_ROOT")  # the bootstrap's CLI, as the driver runs it
+    cli = os.path.join(root, "bin", "pulumi") if root else shutil.which("pulumi")
+    if cli is None:
+        raise AdoptionRefused(
+            "cannot tell what the state records: no `pulumi` on PATH (after `eval \"$(make -s "
+            "pulumi-env)\"` it is). Nothing was changed.")
+    done = run([cli, "stack", "export", "--stack", stack], capture_output=True, text=True,
+               timeout=TIMEOUT)
+    if done.returncode != 0:
+        raise AdoptionRefused(f"cannot read the state of stack {stack!r}: "
+                              f"{done.stderr.strip()}. Nothing was changed.")
+    return (json.loads(done.stdout).get("deployment") or {}).get("resources") or []
+
+
+class Recorded:
+    """What the stack's state records: a file backend's read at once, before this run records
+    anything; any other backend's exported when first asked."""
+
+    def __init__(self, project: str, stack: str, qualified: str,
+                 run: Callable[..., subprocess.CompletedProcess] = subprocess.run):
+        self.qualified, self._run = qualified, run
+        # None: another backend, where only the CLI can tell. A file backend without the
+        # stack's file has recorded nothing.
+        state_file = file_state.path(project, stack)
+        self.cheap = None if state_file is None or file_state.compressed(state_file) else \
+            recorded_ids(file_state.resources(project, stack) or [])
+
+    @classmethod
+    def of_this_stack(cls) -> "Recorded":
+        project, stack = pulumi.get_project(), pulumi.get_stack()
+        return cls(project, stack, f"{pulumi.get_organization()}/{project}/{stack}")
+
+    @cached_property
+    def ids(self) -> dict[str, str]:
+        return self.cheap if self.cheap is not None else \
+            recorded_ids(_exported(self.qualified, self._run))
+
+    def may_lack(self, names: list[str]) -> bool:
+        """Whether an `up` ever ran and left one of these unrecorded (True when only the CLI
+        can tell: then each lookup that finds an object asks it)."""
+        if self.cheap is None:
+            return True
+        return bool(self.cheap) and any(name not in self.cheap for name in names)
 
 
 def docker_cli_env(host: Optional[str], cert_path: Optional[str]) -> Optional[dict[str, str]]:
@@ -91,16 +147,187 @@ def docker_cli_env(host: Optional[str], cert_path: Optional[str]) -> Optional[di
     return env
 
 
-def remove_stale_container(name: str, host: Optional[str], cert_path: Optional[str],
-                           environ: Mapping[str, str] = os.environ) -> None:
-    """Removes the container the driver found unrecorded under `name`, by its id, in `up` only
-    (a preview changes nothing)."""
-    stale = json.loads(environ.get(STALE_ENV) or "{}")
-    env = docker_cli_env(host, cert_path)
-    if name not in stale or env is None or pulumi.runtime.is_dry_run():
-        return
-    subprocess.run(["docker", "rm", "-f", stale[name]], check=True, capture_output=True, env=env,
-                   timeout=120)
-    pulumi.log.info(f"removed container {name} ({stale[name][:12]}): an interrupted earlier up "
-                    "created it but never recorded it; this up creates it again (its data is on "
-                    "its volume or in Postgres)")
+class StaleContainers:
+    """The containers of this stack that Docker has and the state does not record (not at all,
+    or under another id: a replacement killed between its delete and its record)."""
+
+    def __init__(self, containers: list[tuple[str, str]], host: Optional[str],
+                 cert_path: Optional[str], recorded: Recorded, mine: str,
+                 run: Callable[..., subprocess.CompletedProcess] = subprocess.run):
+        """`containers`: (resource name, container name) of each container the stack runs.
+        Raises AdoptionRefused for a container of one of these names that is not this stack's."""
+        self._env, self._run = docker_cli_env(host, cert_path), run
+        self.found: dict[str, str] = {}  # container name -> id
+        if self._env is None or recorded.cheap == {}:
+            return  # an engine the docker CLI cannot reach, or no up ever ran on the stack
+        for resource, name in containers:
+            inspect = run(["docker", "inspect", "-f",
+                           f'{{{{.Id}}}} {{{{index .Config.Labels "{OWNER_ATTRIBUTE}"}}}}',
+                           name], capture_output=True, text=True, env=self._env,
+                          timeout=TIMEOUT)
+            if inspect.returncode != 0:  # no such container: up creates it
+                continue
+            ident, _, label = inspect.stdout.strip().partition(" ")
+            if recorded.ids.get(resource) == ident:
+                continue
+            if label != mine:
+                raise AdoptionRefused(
+                    f"a container named {name!r} exists on the Docker engine and was not created "
+                    f"by this stack (its label {OWNER_ATTRIBUTE} is {label or 'missing'}). Remove "
+                    "or rename it, or choose another keycloak:containerName. Nothing was changed.")
+            self.found[name] = ident
+
+    def remove(self, name: str) -> None:
+        """Removes the container found unrecorded under `name`, by its id, in `up` only (a
+        preview changes nothing)."""
+        if name not in self.found or pulumi.runtime.is_dry_run():
+            return
+        ident = self.found[name]
+        self._run(["docker", "rm", "-f", ident], check=True, capture_output=True, env=self._env,
+                  timeout=TIMEOUT)
+        pulumi.log.info(f"removed container {name} ({ident[:12]}): an interrupted earlier up "
+                        "created it but never recorded it; this up creates it again (its data "
+                        "is on its volume or in Postgres)")
+
+
+class _Lookups:
+    """Just enough of Keycloak's Admin REST API: lookups by natural key, one password reset."""
+
+    def __init__(self, base: str, login: Mapping[str, str], realm: str):
+        self.base, self.realm = base.rstrip("/"), realm
+        status, token = admin_login(self.base, **login)
+        self.token = token["access_token"] if status == 200 else None
+
+    def get(self, path: str, realm: Optional[str] = None) -> Any:
+        status, body = http("GET", f"{self.base}/admin/realms/{realm or self.realm}{path}",
+                            token=self.token, timeout=10)
+        return body if status == 200 else None
+
+    def find_id(self, declared: Declared, scope_id: str = "") -> Optional[str]:
+        quoted = urllib.parse.quote(declared.key)
+        if declared.kind == "user":
+            users = self.get(f"/users?username={quoted}&exact=true") or []
+            # Keycloak keeps usernames in lower case.
+            return next((u["id"] for u in users if u["username"] == declared.key.lower()), None)
+        if declared.kind == "client":
+            clients = self.get(f"/clients?clientId={quoted}", declared.realm) or []
+            return next((c["id"] for c in clients if c["clientId"] == declared.key), None)
+        if declared.kind == "client-scope":
+            scopes = self.get("/client-scopes") or []
+            return next((s["id"] for s in scopes if s["name"] == declared.key), None)
+        if declared.kind == "audience-mapper" and scope_id:
+            mappers = self.get(f"/client-scopes/{scope_id}/protocol-mappers/models") or []
+            return next((m["id"] for m in mappers if m["name"] == declared.key), None)
+        return None
+
+    def has_password(self, user_id: str) -> bool:
+        return any(c.get("type") == "password"
+                   for c in self.get(f"/users/{user_id}/credentials") or [])
+
+    def set_password(self, user_id: str, password: str) -> bool:
+        status, _ = http("PUT", f"{self.base}/admin/realms/{self.realm}/users/{user_id}/"
+                         "reset-password", body={"type": "password", "value": password,
+                                                 "temporary": False},
+                         token=self.token, timeout=10)
+        return status == 204
+
+
+class KeycloakAdoption:
+    """A resource transform that imports each declared object the state lacks and Keycloak has.
+
+    Nothing is looked up when no `up` ever ran on the stack, when the state records the object
+    (the usual case), when the realm does not exist yet, or when Keycloak does not answer: then
+    `up` creates what is missing, or fails with the provider's own error."""
+
+    def __init__(self, declared: list[Declared], realm: str, base_url: str,
+                 login: pulumi.Input[Mapping[str, str]], user_password: pulumi.Input[str],
+                 recorded: Recorded, mine: str):
+        self._declared = {d.resource: d for d in declared}
+        self._realm, self._base, self._mine = realm, base_url, mine
+        self._login, self._password = login, user_password
+        self._recorded = recorded
+        self._adopted: dict[str, str] = {}  # resource name -> Keycloak id
+        self._session: Optional[asyncio.Task] = None
+
+    async def transform(self, args: pulumi.ResourceTransformArgs
+                        ) -> Optional[pulumi.ResourceTransformResult]:
+        declared = self._declared.get(args.name)
+        if declared is None or not args.custom:
+            return None
+        try:
+            found = await self._find(declared)
+        except AdoptionRefused as error:
+            pulumi.log.error(str(error))
+            return None
+        if found is None:
+            return None
+        pulumi.log.info(f"adopting {declared.resource} ({found}): created in Keycloak by an "
+                        "interrupted earlier up")
+        return pulumi.ResourceTransformResult(
+            props=args.props,
+            opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(import_=found)))
+
+    async def _lookups(self) -> Optional[_Lookups]:
+        if self._session is None:  # one login and one realm read for every transform
+            self._session = asyncio.ensure_future(self._open())
+        return await self._session
+
+    async def _open(self) -> Optional[tuple[_Lookups, Any]]:
+        login = await pulumi.Output.from_input(self._login).future()
+        if not login:  # unknown in a preview: nothing that exists yet to log in to
+            return None
+        lookups = await asyncio.to_thread(_Lookups, self._base, login, self._realm)
+        if lookups.token is None:  # no Keycloak answering: nothing to adopt
+            return None
+        return lookups, await asyncio.to_thread(lookups.get, "")
+
+    async def _find(self, declared: Declared) -> Optional[str]:
+        """The import id of the object when the state lacks it and Keycloak has it."""
+        cheap = self._recorded.cheap
+        if cheap is not None and (not cheap or declared.resource in cheap):
+            return None
+        session = await self._lookups()
+        if session is None:
+            return None
+        lookups, representation = session
+        if representation is None and declared.realm is None:
+            return None  # no realm yet: nothing in it to adopt
+        if declared.kind == "realm":
+            object_id, scope_id = self._realm, ""
+        else:
+            scope_id = ""
+            if declared.scope:  # the mapper's scope: recorded, or adopted just before it
+                scope_id = self._adopted.get(declared.scope.resource) or \
+                    (await self._ids()).get(declared.scope.resource, "")
+            object_id = await asyncio.to_thread(lookups.find_id, declared, scope_id)
+            if object_id is None:
+                return None
+        ids = await self._ids()
+        if not ids or declared.resource in ids:  # never ran, or recorded: nothing to adopt
+            return None
+        if declared.kind == "realm":
+            marked = (representation.get("attributes") or {}).get(OWNER_ATTRIBUTE)
+            if marked != self._mine:
+                pulumi.log.error(
+                    f"realm {self._realm!r} already exists in the Keycloak at {self._base} and "
+                    f"was not created by stack {self._mine!r} (its owner mark {OWNER_ATTRIBUTE} "
+                    f"is {marked or 'missing'}). Choose another netbird:realm, or remove that "
+                    "realm if it is really unused. This up does not touch it.")
+                return None
+        self._adopted[declared.resource] = object_id
+        if declared.kind == "user":
+            await self._password_if_missing(lookups, object_id, declared.key)
+        return import_id(declared, declared.realm or self._realm, object_id, scope_id)
+
+    async def _ids(self) -> dict[str, str]:
+        return await asyncio.to_thread(lambda: self._recorded.ids)
+
+    async def _password_if_missing(self, lookups: _Lookups, user_id: str, name: str) -> None:
+        """A create stopped between the user and its password leaves the user without one, and
+        an import would too: the provider sets initial_password only when it creates."""
+        if pulumi.runtime.is_dry_run() or await asyncio.to_thread(lookups.has_password, user_id):
+            return
+        password = await pulumi.Output.from_input(self._password).future()
+        if password and await asyncio.to_thread(lookups.set_password, user_id, password):
+            pulumi.log.info(f"adopting: set the password of user {name!r}, as its interrupted "
+                            "create would have")

@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.adoption import OWNER_ATTRIBUTE, remove_stale_container, this_stack
+from components.adoption import OWNER_ATTRIBUTE, StaleContainers, this_stack
 from components.settings import KeycloakSettings
 
 DATABASE = "keycloak"
@@ -23,7 +23,7 @@ PASSWORD_FILE = "/run/secrets/postgres-password"
 
 
 def owner_label() -> docker.ContainerLabelArgs:
-    """Marks a container as this stack's, so the driver may remove it when an interrupted `up`
+    """Marks a container as this stack's, so the program may remove it when an interrupted `up`
     left it unrecorded (components/adoption.py)."""
     return docker.ContainerLabelArgs(label=OWNER_ATTRIBUTE, value=this_stack())
 
@@ -36,6 +36,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: KeycloakSettings, docker_provider: docker.Provider,
                  network: Optional[docker.Network], password: pulumi.Output[str],
+                 stale: Optional[StaleContainers] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:KeycloakDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=docker_provider)
@@ -49,8 +50,8 @@ class KeycloakDatabase(pulumi.ComponentResource):
         host_network = settings.network_mode == "host"
         self.username = ROLE
         self.password = pulumi.Output.secret(password)
-        remove_stale_container(settings.database_container_name, settings.docker_host,
-                               settings.docker_cert_path)
+        if stale is not None:
+            stale.remove(settings.database_container_name)
         container = docker.Container(
             f"{name}-container",
             name=settings.database_container_name,

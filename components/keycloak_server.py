@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from components.adoption import remove_stale_container
+from components.adoption import StaleContainers
 from components.keycloak_database import STOP_GRACE_SECONDS, KeycloakDatabase, owner_label
 from components.pulumi_service_account import BOOTSTRAP_CLIENT_ID
 from components.settings import KeycloakSettings
@@ -113,7 +113,10 @@ class KeycloakServer(pulumi.ComponentResource):
                  docker_provider: Optional[docker.Provider],
                  bootstrap_secret: Optional[pulumi.Output[str]] = None,
                  database_password: Optional[pulumi.Output[str]] = None,
+                 stale: Optional[StaleContainers] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
+        """`stale`: the containers an interrupted earlier up left unrecorded, removed before
+        they are created again (components/adoption.py)."""
         super().__init__("netbird:index:KeycloakServer", name, None, opts)
         self.container: Optional[docker.Container] = None
         self.database: Optional[KeycloakDatabase] = None
@@ -126,14 +129,15 @@ class KeycloakServer(pulumi.ComponentResource):
             raise ValueError("KeycloakServer needs a docker provider when keycloak:deploy is true")
 
         self.container = self._container(name, settings, docker_provider, bootstrap_secret,
-                                         database_password)
+                                         database_password, stale)
         # Derived from the container so the keycloak provider is configured only after it is up.
         self.url = self.container.id.apply(lambda _: settings.admin_base_url)
         self.register_outputs({"url": self.url})
 
     def _container(self, name: str, settings: KeycloakSettings,
                    docker_provider: docker.Provider, bootstrap_secret: pulumi.Output[str],
-                   database_password: Optional[pulumi.Output[str]]) -> docker.Container:
+                   database_password: Optional[pulumi.Output[str]],
+                   stale: Optional[StaleContainers]) -> docker.Container:
         """The image, the data volume (or the Postgres database) and the Keycloak container."""
         child = pulumi.ResourceOptions(parent=self, provider=docker_provider)
         # A present image is used as it is, never pulled again: offline machines build it locally.
@@ -142,7 +146,7 @@ class KeycloakServer(pulumi.ComponentResource):
         network = docker.Network(f"{name}-network", name=settings.network_name,
                                  opts=child) if settings.network_name else None
         self.database = KeycloakDatabase(f"{name}-postgres", settings, docker_provider, network,
-                                         database_password,
+                                         database_password, stale,
                                          opts=pulumi.ResourceOptions(parent=self)) \
             if settings.database == "postgres" else None
         volumes = []
@@ -153,8 +157,8 @@ class KeycloakServer(pulumi.ComponentResource):
                                        child, pulumi.ResourceOptions(retain_on_delete=True)))
             volumes = [docker.ContainerVolumeArgs(container_path="/opt/keycloak/data",
                                                   volume_name=volume.name)]
-        remove_stale_container(settings.container_name, settings.docker_host,
-                               settings.docker_cert_path)
+        if stale is not None:
+            stale.remove(settings.container_name)
         return docker.Container(
             f"{name}-container",
             name=settings.container_name,

@@ -7,7 +7,7 @@ mapper and no backend client: one confidential client in the realm is the whole 
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_keycloak as keycloak
@@ -28,7 +28,7 @@ class NetBirdConnector(pulumi.ComponentResource):
     redirect_url: pulumi.Output[str]
 
     def __init__(self, name: str, settings: NetBirdSettings, realm_id: pulumi.Input[str],
-                 provider: keycloak.Provider, import_ids: Optional[Mapping[str, str]] = None,
+                 provider: keycloak.Provider,
                  groups_scope: Optional[pulumi.Output[str]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:NetBirdConnector", name, None, opts)
@@ -53,8 +53,7 @@ class NetBirdConnector(pulumi.ComponentResource):
             # Since NetBird 0.71 logout returns here; without it Keycloak says "Invalid redirect uri".
             valid_post_logout_redirect_uris=[f"https://{settings.domain}/oauth2/logout/callback"],
             web_origins=[],
-            opts=pulumi.ResourceOptions(parent=self, provider=provider,
-                                        import_=(import_ids or {}).get(f"{name}-client")),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
         if groups_scope is not None:
             # NetBird's embedded IdP asks Keycloak for openid, profile and email only: the groups

@@ -9,7 +9,7 @@ called `netbird-3f9c2a1`.
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_keycloak as keycloak
@@ -58,12 +58,9 @@ class NetBirdRealm(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: NetBirdSettings, provider: keycloak.Provider,
                  user_password: pulumi.Input[str],
-                 import_ids: Optional[Mapping[str, str]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:NetBirdRealm", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        # Objects an interrupted `up` left in Keycloak unrecorded: imported, not created.
-        self._import_ids = import_ids or {}
         # Renaming or deleting the realm deletes every user and session in it. Protection makes
         # Pulumi refuse such a plan; the provider-side flag also refuses a delete from outside.
         keep = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
@@ -95,7 +92,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             enabled=True,
             initial_password=keycloak.UserInitialPasswordArgs(
                 value=pulumi.Output.secret(user_password), temporary=False),
-            opts=self._adoptable(keep, f"{name}-user"),
+            opts=keep,
         )
 
         # Keycloak groups for NetBird's JWT group sync, and the scope that puts them in tokens.
@@ -137,7 +134,7 @@ class NetBirdRealm(pulumi.ComponentResource):
                     wait_increment_seconds=settings.brute_force_wait_seconds,
                     max_failure_wait_seconds=settings.brute_force_max_wait_seconds,
                 )),
-            opts=self._adoptable(keep, f"{name}-realm"),
+            opts=keep,
         )
 
     def _setup_env_clients(self, name: str, settings: NetBirdSettings,
@@ -179,7 +176,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             valid_redirect_uris=redirect_uris(settings),
             valid_post_logout_redirect_uris=[f"https://{settings.domain}/*"],
             web_origins=["+"],
-            opts=self._adoptable(child, f"{name}-client"),
+            opts=child,
         )
 
     def _audience_scope(self, name: str, settings: NetBirdSettings,
@@ -192,7 +189,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             name=settings.audience_scope,
             description="Adds the NetBird client to the audience of access tokens",
             include_in_token_scope=True,
-            opts=self._adoptable(child, f"{name}-audience-scope"),
+            opts=child,
         )
         self.audience_mapper = keycloak.openid.AudienceProtocolMapper(
             f"{name}-audience-mapper",
@@ -203,7 +200,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             included_client_audience=self.client.client_id,
             add_to_access_token=True,
             add_to_id_token=False,
-            opts=self._adoptable(child, f"{name}-audience-mapper"),
+            opts=child,
         )
         # Authoritative over the client's whole default list: the built-ins must be repeated.
         self.default_scopes = keycloak.openid.ClientDefaultScopes(
@@ -235,7 +232,7 @@ class NetBirdRealm(pulumi.ComponentResource):
             direct_access_grants_enabled=False,
             implicit_flow_enabled=False,
             oauth2_device_authorization_grant_enabled=False,
-            opts=self._adoptable(child, f"{name}-backend-client"),
+            opts=child,
         )
         realm_management = keycloak.openid.get_client_output(
             realm_id=realm_id, client_id="realm-management",
@@ -248,8 +245,3 @@ class NetBirdRealm(pulumi.ComponentResource):
             role=settings.backend_role,
             opts=child,
         )
-
-    def _adoptable(self, opts: pulumi.ResourceOptions, resource: str) -> pulumi.ResourceOptions:
-        """Imports the object instead of creating it when the driver found it in Keycloak."""
-        return pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(import_=self._import_ids.get(resource)))

@@ -16,7 +16,7 @@ import pulumi
 from components.settings import GENERATED_LENGTH, Settings
 
 # The stash of each generated secret, by the setting that overrides it. The driver reads them
-# back from the state under these names (netbird_keycloak/adopt.py, kept_secrets).
+# back from the state under these names (netbird_keycloak/stack_settings.py, kept_secrets).
 STASHES = {
     "keycloak:adminClientSecret": "admin-client-secret",
     "keycloak:adminPassword": "bootstrap-secret",

@@ -18,7 +18,7 @@ import urllib.parse
 from pathlib import Path
 
 from components.setup_env import write_private
-from netbird_keycloak import ROOT, adopt
+from netbird_keycloak import ROOT, stack_settings
 from netbird_keycloak import stack as driver
 from netbird_keycloak.keycloak_admin import http
 from netbird_keycloak.keycloak_admin import admin_login, login_for
@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not driver.stack_file(args.work_dir.resolve(), args.stack).exists():
         raise SystemExit(driver.no_stack_file(args.work_dir.resolve(), args.stack))
-    settings = adopt.decrypted_settings(driver.open_stack(args.stack, args.work_dir.resolve()))
+    settings = stack_settings.decrypted_settings(driver.open_stack(args.stack, args.work_dir.resolve()))
     if settings is None:
         raise SystemExit(f"the settings of stack {args.stack!r} are not valid: `make preview "
                          f"STACK={args.stack}` lists them")

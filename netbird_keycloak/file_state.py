@@ -20,6 +20,12 @@ def path(project: str, stack: str) -> Optional[Path]:
     return Path(backend[len("file://"):]) / ".pulumi" / "stacks" / project / f"{stack}.json"
 
 
+def compressed(state_file: Path) -> bool:
+    """Whether the backend keeps this state gzipped (PULUMI_DIY_BACKEND_GZIP): only the CLI
+    reads it."""
+    return Path(f"{state_file}.gz").exists()
+
+
 def exists(project: str, stack: str) -> Optional[bool]:
     """Whether the stack exists (None: ask the CLI)."""
     found = path(project, stack)

@@ -1,13 +1,14 @@
-"""The guardrail policies. Each check is a plain function of a resource's inputs, so it is unit
-tested without Pulumi; the policy objects only wire them to resource types."""
+"""The guardrails. Each check is a plain function of a resource's inputs, so it is unit tested
+without Pulumi; RULES wires them to resource types. Two things run them: the program itself, on
+every resource it registers, however it is started (components/guardrails.py), and the policy
+pack `policy/` for `--policy-pack` (pull-request previews), which adds the one rule over the
+whole stack."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional
-
-from pulumi_policy import (EnforcementLevel, ReportViolation, ResourceValidationArgs,
-                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 
 CLIENT = "keycloak:openid/client:Client"
 REALM = "keycloak:index/realm:Realm"
@@ -82,72 +83,75 @@ def stack_of(urn: str) -> str:
     return urn.split("::")[0].split(":")[-1]
 
 
-def realm_protection_problems(protected: bool, urn: str,
+def realm_protection_problems(protected: bool, stack: str,
                               dev_stacks: Iterable[str] = DEV_STACKS) -> list[str]:
-    if not protected and stack_of(urn) not in dev_stacks:
-        return [f"realm is not protected in stack {stack_of(urn)!r}: a rename or destroy would "
+    if not protected and stack not in dev_stacks:
+        return [f"realm is not protected in stack {stack!r}: a rename or destroy would "
                 "delete every user; set netbird:protectRealm true"]
     return []
 
 
-def audience_mapper_missing(resources: list) -> list[str]:
+def audience_mapper_missing(resources: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
     # The public client is the one NetBird's dashboard and CLI use; the embedded-IdP connector
     # (a confidential client) needs no audience mapper.
-    clients = [r for r in resources if r.resource_type == CLIENT
-               and r.props.get("accessType") == "PUBLIC"]
-    mappers = [r for r in resources if r.resource_type == MAPPER]
-    if clients and not any(m.props.get("addToAccessToken") is not False for m in mappers):
+    clients = [props for kind, props in resources
+               if kind == CLIENT and props.get("accessType") == "PUBLIC"]
+    mappers = [props for kind, props in resources if kind == MAPPER]
+    if clients and not any(m.get("addToAccessToken") is not False for m in mappers):
         return ["no audience mapper adds the NetBird client to access tokens"]
     return []
 
 
-def _resource_policy(name: str, description: str,
-                     check: Callable[[ResourceValidationArgs], list[str]],
-                     level: Optional[EnforcementLevel] = None):
-    def validate(args: ResourceValidationArgs, report: ReportViolation):
-        for problem in check(args):
-            report(problem)
-    return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=level)
+@dataclass(frozen=True)
+class Rule:
+    """A guardrail judging one resource: `check(props, protected, stack)` lists its problems."""
+
+    name: str
+    description: str
+    types: tuple[str, ...]
+    check: Callable[[Mapping[str, Any], bool, str], list[str]]
+    advisory: bool = False  # warns without stopping
+
+    def problems(self, resource_type: str, props: Mapping[str, Any], protected: bool,
+                 stack: str) -> list[str]:
+        return self.check(props, protected, stack) if resource_type in self.types else []
 
 
-def _when(resource_type: str, fn: Callable[[ResourceValidationArgs], list[str]]):
-    return lambda args: fn(args) if args.resource_type == resource_type else []
+@dataclass(frozen=True)
+class StackRule:
+    """A guardrail judging the whole stack, from (resource type, props) of every resource: only
+    a policy pack sees them all at once."""
+
+    name: str
+    description: str
+    check: Callable[[list[tuple[str, Mapping[str, Any]]]], list[str]]
 
 
-def _stack_policy(name: str, description: str, check: Callable[[list], list[str]]):
-    def validate(args: StackValidationArgs, report: ReportViolation):
-        for problem in check(args.resources):
-            report(problem)
-    return StackValidationPolicy(name=name, description=description, validate=validate)
-
-
-POLICIES = [
-    _resource_policy("redirect-uris-https-or-loopback",
-                     "Redirect URIs are https://, or http://localhost:<port> for NetBird's PKCE; "
-                     "no bare wildcard redirect or web origin.",
-                     _when(CLIENT, lambda a: redirect_problems(a.props))),
-    _resource_policy("netbird-client-public",
-                     "netbird-client is a public client with PKCE S256 or PKCE left optional.",
-                     _when(CLIENT, lambda a: public_client_problems(a.props, "netbird-client"))),
-    _resource_policy("audience-mapper-adds-to-access-token",
-                     "The audience mapper puts the NetBird client into access tokens.",
-                     _when(MAPPER, lambda a: mapper_problems(a.props))),
-    _stack_policy("audience-mapper-present",
-                  "A stack with a public client has an audience mapper for access tokens.",
-                  audience_mapper_missing),
-    _resource_policy("default-scopes-keep-basic",
-                     "The client's default scopes keep 'basic' (it carries 'sub').",
-                     _when(DEFAULT_SCOPES, lambda a: default_scope_problems(a.props))),
-    _resource_policy("no-admin-named-admin",
-                     "Neither the Keycloak admin nor a realm user is named 'admin'.",
-                     lambda a: admin_name_problems(a.props.get("username"))
-                     if a.resource_type in (KEYCLOAK_PROVIDER, USER) else []),
+RULES = [
+    Rule("redirect-uris-https-or-loopback",
+         "Redirect URIs are https://, or http://localhost:<port> for NetBird's PKCE; no bare "
+         "wildcard redirect or web origin.",
+         (CLIENT,), lambda props, *_: redirect_problems(props)),
+    Rule("netbird-client-public",
+         "netbird-client is a public client with PKCE S256 or PKCE left optional.",
+         (CLIENT,), lambda props, *_: public_client_problems(props, "netbird-client")),
+    Rule("audience-mapper-adds-to-access-token",
+         "The audience mapper puts the NetBird client into access tokens.",
+         (MAPPER,), lambda props, *_: mapper_problems(props)),
+    Rule("default-scopes-keep-basic",
+         "The client's default scopes keep 'basic' (it carries 'sub').",
+         (DEFAULT_SCOPES,), lambda props, *_: default_scope_problems(props)),
+    Rule("no-admin-named-admin",
+         "Neither the Keycloak admin nor a realm user is named 'admin'.",
+         (KEYCLOAK_PROVIDER, USER), lambda props, *_: admin_name_problems(props.get("username"))),
     # Advisory: retiring a customer means unprotecting its realm on purpose; the warning still
     # shows in every preview and pull-request comment.
-    _resource_policy("realm-protected-outside-dev",
-                     "Realms are protected in every stack but dev.",
-                     _when(REALM, lambda a: realm_protection_problems(bool(a.opts.protect),
-                                                                      a.urn)),
-                     EnforcementLevel.ADVISORY),
+    Rule("realm-protected-outside-dev", "Realms are protected in every stack but dev.",
+         (REALM,), lambda props, protected, stack: realm_protection_problems(protected, stack),
+         advisory=True),
+]
+STACK_RULES = [
+    StackRule("audience-mapper-present",
+              "A stack with a public client has an audience mapper for access tokens.",
+              audience_mapper_missing),
 ]

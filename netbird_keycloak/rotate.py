@@ -32,7 +32,7 @@ from pulumi import automation as auto
 
 from components import stack_secrets, wiring
 from components.settings import Settings
-from netbird_keycloak import ROOT, adopt
+from netbird_keycloak import ROOT, stack_settings
 from netbird_keycloak import stack as driver
 
 WHAT = ("backend-secret", "admin-client-secret", "user-password")
@@ -64,7 +64,7 @@ def recorded(resources: list[dict], name: str, output: str) -> Optional[str]:
     """An output of the program's resource `name` as the state records it, None if absent."""
     for resource in resources:
         if resource["urn"].endswith(f"::{name}"):
-            return adopt.state_value((resource.get("outputs") or {}).get(output))
+            return stack_settings.state_value((resource.get("outputs") or {}).get(output))
     return None
 
 
@@ -84,7 +84,7 @@ def rotate_generated(stack: auto.Stack, up: Callable[[], None], key: str, applie
                              f"(`pulumi config rm {key}`) to let the program generate and "
                              "rotate it")
     resources = stack.export_stack().deployment.get("resources") or []
-    kept, holds = adopt.kept_secrets(resources).get(key), recorded(resources, applied_by,
+    kept, holds = stack_settings.kept_secrets(resources).get(key), recorded(resources, applied_by,
                                                                    applied_as)
     if kept is None or holds is None:
         raise RotationFailed("the stack was never deployed: `make up` first")
@@ -131,7 +131,7 @@ def main(argv: list[str]) -> int:
         print(driver.no_stack_file(args.work_dir.resolve(), args.stack), file=sys.stderr)
         return 1
     stack = driver.open_stack(args.stack, args.work_dir.resolve())
-    settings = adopt.decrypted_settings(stack)
+    settings = stack_settings.decrypted_settings(stack)
     if settings is None:
         print(f"the settings of stack {args.stack!r} are not valid: `make preview "
               f"STACK={args.stack}` lists them", file=sys.stderr)

@@ -26,15 +26,18 @@ from typing import Any, Callable, Optional
 import pulumi
 import yaml
 from pulumi import automation as auto
+from pulumi.runtime._callbacks import _CallbackServicer
 from semver import VersionInfo
 
 from components.connector_json import render_connector_json
 from components.settings import SettingsError
 from components.setup_env import render_setup_env, write_private
-from netbird_keycloak import ROOT, adopt, file_state, state_lock
+from netbird_keycloak import ROOT, file_state, state_lock
 
 PROJECT = "netbird-keycloak"
-# Guardrails every preview and up runs (policy/); a violation fails the run before any change.
+# The guardrails as a policy pack (policy/), for pull-request previews (preview_md.py): it adds
+# the rule over the whole stack. Every command runs the per-resource rules in the program itself
+# (components/guardrails.py), without the pack's analyzer process (1 s per command here).
 POLICY_PACKS = [str(ROOT / "policy")]
 
 
@@ -144,9 +147,21 @@ class KnownStack(auto.Stack):
         self.name, self.workspace, self._mode = name, workspace, "select (state file seen)"
 
 
+def one_of_many(program: Callable[[], None]) -> Callable[[], None]:
+    """`program`, runnable again in this process. The SDK keeps the callback server (resource
+    transforms: guardrails, adoption) of every earlier run in a class list and stops them all at
+    the end of each run; the earlier ones belong to event loops that are gone, and stopping them
+    fails the run ("The future belongs to a different loop"). They are stopped already."""
+    def run() -> None:
+        _CallbackServicer._servicers.clear()
+        program()
+    return run
+
+
 def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
                project: str = PROJECT) -> auto.Stack:
     """The stack `name` of the project in `work_dir`, its program served from this process."""
+    program = one_of_many(program)
     backend = os.environ.get("PULUMI_BACKEND_URL", "")
     if backend.startswith("file://"):
         Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
@@ -280,19 +295,10 @@ def check_docker_engine(stack: auto.Stack, timeout: float = 5,
 
 
 def up(stack: auto.Stack, out_dir: Path, refresh: bool, show: Callable[[str], None],
-       events: list, config: dict) -> dict:
+       events: list) -> dict:
     """`up` (with the guardrails), then what NetBird reads written from its outputs."""
-    # Objects an interrupted earlier up left unrecorded are imported, not created again.
-    handed = adopt.find(stack, config, show).environ
-    if PROFILE:
-        PROFILE.mark("adoption lookups")
-    os.environ.update(handed)
-    try:
-        changes, outputs = engine_up(stack, on_output=show, refresh=refresh, color="never",
-                                     policy_packs=POLICY_PACKS, on_event=events.append)
-    finally:
-        for key in handed:
-            del os.environ[key]
+    changes, outputs = engine_up(stack, on_output=show, refresh=refresh, color="never",
+                                 on_event=events.append)
     show(f"wrote {write_env(stack, out_dir, outputs)}")
     if PROFILE:
         PROFILE.mark("setup.env written")
@@ -349,10 +355,10 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     if PROFILE:
         PROFILE.mark("checks (Docker engine, database switch)")
     if command == "up":
-        changes = up(stack, out_dir, refresh, show, events, config)
+        changes = up(stack, out_dir, refresh, show, events)
     elif command == "preview":
         changes = dict(stack.preview(on_output=show, diff=True, refresh=refresh,
-                                     color="never", policy_packs=POLICY_PACKS).change_summary)
+                                     color="never").change_summary)
     elif command == "refresh":
         changes = dict(stack.refresh(on_output=show, color="never").summary.resource_changes
                        or {})

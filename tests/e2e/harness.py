@@ -21,7 +21,7 @@ from components.endpoints import endpoints  # noqa: F401 - re-exported for the t
 from netbird_keycloak import preview_md  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import safety_report  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import verify  # noqa: F401 - re-exported for the tests
-from netbird_keycloak import adopt, local_netbird
+from netbird_keycloak import local_netbird, stack_settings
 from netbird_keycloak import ROOT, stack as stack_driver
 from netbird_keycloak.keycloak_admin import KeycloakAdmin, admin_login, http  # noqa: F401
 from netbird_keycloak.local_keycloak import CACHE, KEYCLOAK_VERSION, NativeKeycloak  # noqa: F401
@@ -177,6 +177,13 @@ class Project:
         for name in ("__main__.py", "components", ".venv"):
             (path / name).symlink_to(ROOT / name)
 
+    def typed(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """A command as an operator types it in this folder, after `eval "$(make -s
+        pulumi-env)"`: the project's toolchain and backend, no driver."""
+        return subprocess.run(
+            ["bash", "-c", f'eval "$(make -s -C {ROOT} pulumi-env)" && {command}'],
+            cwd=self.path, capture_output=True, text=True, timeout=timeout)
+
     def on_keycloak(self, name: str, keycloak, config: dict[str, str]):
         """A stack of realm `<name>-netbird` on an existing (native) Keycloak, logging in as
         its admin user; `config` adds to or overrides the settings."""
@@ -230,6 +237,6 @@ def secret(stack, key: str) -> str:
     chosen = stack.get_all_config().get(key)
     if chosen is not None:
         return chosen.value
-    kept = adopt.kept_secrets(stack.export_stack().deployment.get("resources") or [])
+    kept = stack_settings.kept_secrets(stack.export_stack().deployment.get("resources") or [])
     assert key in kept, f"stack {stack.name} holds no {key}, chosen or generated"
     return kept[key]

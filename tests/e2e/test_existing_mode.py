@@ -76,11 +76,7 @@ def test_pulumi_up_typed_in_a_shell_runs_the_real_host_and_the_policy_pack(proje
     stack.set_config("keycloak:adminPassword",
                      harness.stack_driver.auto.ConfigValue(keycloak.admin_password, secret=True))
 
-    def typed(command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && {command}'],
-            cwd=project.path, capture_output=True, text=True, timeout=600)
-
+    typed = project.typed
     up = typed(f"pulumi up --yes --non-interactive --stack typed "
                f"--policy-pack {harness.ROOT / 'policy'}")
     try:

@@ -160,11 +160,15 @@ def test_keycloak_stopped_mid_up_then_next_up_converges(project, tmp_path):
                            and path == "/admin/realms/stopped/clients"
                            and b'"netbird-backend"' in body)
         assert "create keycloak:openid/client:Client netbird-backend" not in report
+        # `make up` took over the realm the first stopped up created but never recorded.
+        assert "adopting netbird-realm (stopped)" in report, report[-3000:]
         restart()
-        # The next `make up`: it adopts what the stopped ups created but never recorded.
-        code, out = harness.run_script(harness.stack_driver.main, "up", project=project,
-                                       stack=stack.name)
-        assert code == 0, out[-3000:]
+        # Then a plain `pulumi up`, no driver: the program adopts what the second stopped up
+        # created but never recorded.
+        typed = project.typed(f"pulumi up --yes --non-interactive --stack {stack.name} "
+                              f"--policy-pack {harness.ROOT / 'policy'}")
+        out = typed.stdout + typed.stderr
+        assert typed.returncode == 0, out[-3000:]
         assert "adopting netbird-backend-client (stopped/" in out, out[-3000:]
         admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, password)
         assert _kc_object_counts(admin, "stopped") == {

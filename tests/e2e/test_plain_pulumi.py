@@ -45,10 +45,7 @@ class Plain:
         self.file = project.path / "stacks" / f"Pulumi.{STACK}.yaml"
 
     def typed(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        """A command as an operator types it, with the project's toolchain and backend."""
-        return subprocess.run(
-            ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && {command}'],
-            cwd=self.project.path, capture_output=True, text=True, timeout=timeout)
+        return self.project.typed(command, timeout)
 
     def ok(self, command: str) -> str:
         run = self.typed(command)

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_keycloak as keycloak
+import pytest
 from pulumi import automation as auto
 
+from components import guardrails
+from netbird_keycloak import policy_rules as rules
 from tests.e2e import harness
 
 POLICY_PACK = str(harness.ROOT / "policy")
-from netbird_keycloak import policy_rules as rules
 
 FIRED: set[str] = set()  # policies seen firing, recorded for `make safety-report`
 
 
-def rule_breaking_program():
+def rule_breaking_program(admin: str = "admin"):
     # Never applied: the preview only checks inputs, so the provider need not reach a Keycloak.
     kc = keycloak.Provider("kc", url="http://127.0.0.1:9", client_id="admin-cli",
-                           username="admin", password=pulumi.Output.secret("unused-in-preview"),
+                           username=admin, password=pulumi.Output.secret("unused-in-preview"),
                            initial_login=False)
     opts = pulumi.ResourceOptions(provider=kc)
     realm = keycloak.Realm("realm", realm="policy-test", opts=opts)
@@ -35,11 +37,11 @@ def rule_breaking_program():
                                         default_scopes=["profile", "email"], opts=opts)
 
 
-def preview(program, stack_name: str, project):
+def preview(program, stack_name: str, project, policy_packs=(POLICY_PACK,)):
     stack = harness.stack_driver.open_stack(stack_name, project.path, program=program)
     output: list[str] = []
     try:
-        stack.preview(color="never", policy_packs=[POLICY_PACK], on_output=output.append)
+        stack.preview(color="never", policy_packs=list(policy_packs), on_output=output.append)
         return True, "".join(output)
     except auto.CommandError as error:
         return False, "".join(output) + str(error)
@@ -64,6 +66,39 @@ def test_every_rule_fires_on_a_real_preview(project):
     FIRED.update(policy for policy, _ in expected)
 
 
+def test_the_programs_own_guardrails_stop_a_preview_without_the_pack(project):
+    """No --policy-pack: the per-resource rules run inside the program (a stack transform under
+    the real engine), so a plain `pulumi preview` or `up` is stopped as well, each problem
+    named. The first refused resource ends the run (what depends on it is never registered),
+    so each case is a program of its own."""
+    def preview_of(name: str, resources) -> tuple[bool, str]:
+        def program():
+            guardrails.register()
+            kc = keycloak.Provider("kc", url="http://127.0.0.1:9", client_id="admin-cli",
+                                   username="admin" if name == "admin" else "kcadmin",
+                                   password=pulumi.Output.secret("unused-in-preview"),
+                                   initial_login=False)
+            resources(pulumi.ResourceOptions(provider=kc))
+
+        return preview(program, f"inside-{name}", project, policy_packs=[])
+
+    ok, text = preview_of("admin", lambda opts: None)
+    assert not ok
+    assert "guardrail violated by pulumi:providers:keycloak kc: [no-admin-named-admin]" in text
+    ok, text = preview_of("client", lambda opts: keycloak.openid.Client(
+        "client", realm_id="policy-test", client_id="netbird-client", access_type="CONFIDENTIAL",
+        valid_redirect_uris=["*"], opts=opts))
+    assert not ok
+    for rule in ("redirect-uris-https-or-loopback", "netbird-client-public"):
+        assert f"guardrail violated by keycloak:openid/client:Client client: [{rule}]" in text
+    assert "keycloak:openid/client:Client client is not applied: it breaks 2 guardrail(s)" in text
+    ok, text = preview_of("realm", lambda opts: keycloak.Realm("realm", realm="policy-test",
+                                                               opts=opts))
+    assert ok, text[-3000:]  # advisory: warns, does not stop
+    assert "guardrail (advisory) on keycloak:index/realm:Realm realm: " \
+        "[realm-protected-outside-dev]" in text, text[-3000:]
+
+
 def test_mapper_without_access_token_fires(project):
     def program():
         kc = keycloak.Provider("kc", url="http://127.0.0.1:9", client_id="admin-cli",
@@ -82,4 +117,4 @@ def test_mapper_without_access_token_fires(project):
     assert "audience-mapper-adds-to-access-token" in text
     assert "does not add to the access token" in text
     FIRED.add("audience-mapper-adds-to-access-token")
-    harness.safety_report.save("policies", {"fired": sorted(FIRED), "total": len(rules.POLICIES)})
+    harness.safety_report.save("policies", {"fired": sorted(FIRED), "total": len(rules.RULES) + len(rules.STACK_RULES)})

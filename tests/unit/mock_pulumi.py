@@ -4,7 +4,11 @@ the program registers, with its inputs, options and provider, so tests can asser
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import json
+import os
 import runpy
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -29,8 +33,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Registered] = []
         self.calls: list[tuple[str, dict, Optional[str]]] = []
+        # Stack transforms the program registered (the mock monitor has no callback server):
+        # applied here to every resource, as the engine would before registering it.
+        self.transforms: list = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        for transform in self.transforms:
+            judged = transform(pulumi.ResourceTransformArgs(
+                custom=args.custom, type_=args.typ, name=args.name, props=dict(args.inputs),
+                opts=pulumi.ResourceOptions()))
+            if asyncio.iscoroutine(judged):  # an async transform: on a loop of its own
+                with concurrent.futures.ThreadPoolExecutor(1) as thread:
+                    thread.submit(asyncio.run, judged).result()
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.provider,
                                          args.custom, args.resource_id or None))
         state = dict(args.inputs)
@@ -72,8 +86,28 @@ class ProgramRun:
 
 
 def run_program(config: dict[str, str], secret_keys: list[str], stack: str = "dev",
-                preview: bool = False) -> ProgramRun:
-    """Runs __main__.py under mocks and resolves its exports (values and which are secret)."""
+                preview: bool = False, recorded: Optional[list[dict]] = None) -> ProgramRun:
+    """Runs __main__.py under mocks and resolves its exports (values and which are secret).
+    The stack's state is a file backend's of its own, recording `recorded` (default: nothing,
+    as before a stack's first up)."""
+    with tempfile.TemporaryDirectory() as backend:
+        state = os.path.join(backend, ".pulumi", "stacks", "netbird-keycloak", f"{stack}.json")
+        os.makedirs(os.path.dirname(state))
+        with open(state, "w") as out:
+            json.dump({"checkpoint": {"latest": {"resources": recorded or []}}}, out)
+        saved = os.environ.get("PULUMI_BACKEND_URL")
+        os.environ["PULUMI_BACKEND_URL"] = f"file://{backend}"
+        try:
+            return _run_program(config, secret_keys, stack, preview)
+        finally:
+            if saved is None:
+                del os.environ["PULUMI_BACKEND_URL"]
+            else:
+                os.environ["PULUMI_BACKEND_URL"] = saved
+
+
+def _run_program(config: dict[str, str], secret_keys: list[str], stack: str,
+                 preview: bool) -> ProgramRun:
     mocks = RecordingMocks()
     saved = runtime_settings.SETTINGS
     loop = asyncio.new_event_loop()
@@ -81,10 +115,12 @@ def run_program(config: dict[str, str], secret_keys: list[str], stack: str = "de
     exports: dict[str, Any] = {}
     secret: set[str] = set()
     error: Optional[BaseException] = None
+    registered_transform = pulumi.runtime.register_resource_transform
     try:
         # A fresh stack resource per run, or one run's exports would leak into the next.
         runtime_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(mocks, project="netbird-keycloak", stack=stack, preview=preview)
+        pulumi.runtime.register_resource_transform = mocks.transforms.append
         pulumi.runtime.set_all_config(config, secret_keys)
 
         @pulumi.runtime.test
@@ -106,6 +142,7 @@ def run_program(config: dict[str, str], secret_keys: list[str], stack: str = "de
         except Exception as raised:  # noqa: BLE001 - returned to the test to assert on
             error = raised
     finally:
+        pulumi.runtime.register_resource_transform = registered_transform
         runtime_settings.SETTINGS = saved
         pulumi.runtime.set_all_config({}, [])
         loop.close()

@@ -1,8 +1,6 @@
 """Guardrail policy checks as plain functions (no engine); each fires on its bad input and stays
 quiet on what the program declares."""
 
-from types import SimpleNamespace
-
 from netbird_keycloak import policy_rules as rules
 
 GOOD_CLIENT = {"clientId": "netbird-client", "accessType": "PUBLIC", "pkceCodeChallengeMethod": "",
@@ -51,17 +49,28 @@ def test_mapper_default_scopes_and_admin_name():
 
 
 def test_realm_protection_outside_dev():
-    prod = "urn:pulumi:acme::netbird-keycloak::netbird:index:NetBirdRealm$keycloak:index/realm:Realm::r"
-    dev = prod.replace(":acme::", ":dev::")
-    assert rules.realm_protection_problems(False, prod)
-    assert rules.realm_protection_problems(True, prod) == []
-    assert rules.realm_protection_problems(False, dev) == []
+    urn = "urn:pulumi:acme::netbird-keycloak::netbird:index:NetBirdRealm$keycloak:index/realm:Realm::r"
+    assert rules.stack_of(urn) == "acme"
+    assert rules.realm_protection_problems(False, "acme")
+    assert rules.realm_protection_problems(True, "acme") == []
+    assert rules.realm_protection_problems(False, "dev") == []
 
 
 def test_stack_without_audience_mapper_fires():
-    client = SimpleNamespace(resource_type=rules.CLIENT, props={"accessType": "PUBLIC"})
-    connector = SimpleNamespace(resource_type=rules.CLIENT, props={"accessType": "CONFIDENTIAL"})
-    mapper = SimpleNamespace(resource_type=rules.MAPPER, props={"addToAccessToken": True})
+    client = (rules.CLIENT, {"accessType": "PUBLIC"})
+    connector = (rules.CLIENT, {"accessType": "CONFIDENTIAL"})
+    mapper = (rules.MAPPER, {"addToAccessToken": True})
     assert rules.audience_mapper_missing([client])
     assert rules.audience_mapper_missing([client, mapper]) == []
     assert rules.audience_mapper_missing([connector]) == []
+
+
+def test_each_rule_judges_only_its_resource_types():
+    bad_client = dict(GOOD_CLIENT, validRedirectUris=["*"])
+    redirect, = [r for r in rules.RULES if r.name == "redirect-uris-https-or-loopback"]
+    assert redirect.problems(rules.CLIENT, bad_client, True, "acme")
+    assert redirect.problems(rules.MAPPER, bad_client, True, "acme") == []
+    advisory = [r.name for r in rules.RULES if r.advisory]
+    assert advisory == ["realm-protected-outside-dev"]
+    names = [r.name for r in rules.RULES] + [r.name for r in rules.STACK_RULES]
+    assert len(names) == len(set(names)) == 7
