@@ -48,7 +48,17 @@ class Holder:
             return True
         except PermissionError:
             return False
+        return zombie(self.pid)
+
+
+def zombie(pid: int) -> bool:
+    """A process that has ended but is not yet reaped (a killed run's CLI, orphaned with its
+    parent): it holds nothing any more, though signal 0 still reaches it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def lock_key(url: str) -> str:

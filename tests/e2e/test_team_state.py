@@ -171,7 +171,7 @@ def test_killed_up_leaves_a_lock_that_the_documented_command_clears(team):
     assert team.server.locks(team.table), "SIGKILL left no lock"
     code, refused = team.run("up", "team")
     assert code == 1
-    assert "stack 'team' is locked" in refused and "the lock is stale" in refused
+    assert "stack 'team' is locked" in refused and "the lock is stale" in refused, refused
     assert "make state-unlock STACK=team" in refused
     code, output = team.run("unlock", "team")
     assert code == 0, output

@@ -48,3 +48,18 @@ def test_only_the_lock_this_machine_noted_is_released(tmp_path):
     assert not state_lock.ours_only(tmp_path, "dev", other)
     state_lock.forget(tmp_path, "dev")
     assert not state_lock.ours_only(tmp_path, "dev", locks)
+
+
+def test_an_ended_but_unreaped_holder_is_gone():
+    """A killed run's CLI can linger as a zombie until it is reaped: its lock is stale."""
+    import subprocess
+    import time
+    child = subprocess.Popen(["true"])
+    for _ in range(100):
+        if state_lock.zombie(child.pid):
+            break
+        time.sleep(0.01)
+    assert state_lock.zombie(child.pid)
+    assert not state_lock.zombie(os.getpid())
+    child.wait()
+    assert not state_lock.zombie(child.pid)
