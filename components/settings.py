@@ -92,8 +92,9 @@ class KeycloakSettings(Section):
         "netbird-keycloak-admin", key="keycloak:adminClientId",
         example="netbird-keycloak-admin",
         meaning="master-realm client Pulumi logs in with (client credentials): created by the "
-                "first deploy; for an existing Keycloak, a service-account client holding the "
-                "realm `admin` role")
+                "first deploy; for an existing Keycloak, a service-account client that may "
+                "create realms (`fleet new --keycloak-url` makes one per customer holding only "
+                "`create-realm`)")
     admin_client_secret: str = setting(
         "", key="keycloak:adminClientSecret", example="<client secret>", secret=True,
         shown_default="deploying: generated, kept in the state",
