@@ -5,6 +5,7 @@ import pulumi
 from components import adoption, guardrails, wiring
 from components.endpoints import endpoints
 from components.keycloak_server import KeycloakServer
+from components.master_realm import MasterRealmHardening
 from components.netbird_connector import NetBirdConnector
 from components.netbird_group_sync import NetBirdGroupSync
 from components.netbird_identity_provider import NetBirdIdentityProvider
@@ -50,6 +51,13 @@ if settings.keycloak.deploy:
     admin_login = service_account.client_secret.apply(
         lambda secret: {"client_id": settings.keycloak.admin_client_id, "client_secret": secret})
     pulumi.export("admin_client_id", service_account.client_id)
+    # Every admin account is in the master realm: it gets the NetBird realm's defences.
+    MasterRealmHardening(
+        wiring.MASTER_REALM, url=server.url, login=admin_login,
+        brute_force_failures=settings.netbird.brute_force_failures,
+        brute_force_wait_seconds=settings.netbird.brute_force_wait_seconds,
+        brute_force_max_wait_seconds=settings.netbird.brute_force_max_wait_seconds,
+        password_policy=settings.netbird.password_policy)
 else:
     keycloak = keycloak_provider(server, settings.keycloak)
     admin_login = login_for(settings.keycloak)

@@ -247,7 +247,9 @@ class KeycloakAdoption:
         self._login, self._password = login, user_password
         self._recorded = recorded
         self._adopted: dict[str, str] = {}  # resource name -> Keycloak id
-        self._session: Optional[asyncio.Task] = None
+        # One login and realm read, and one read of the state, shared by every transform.
+        self._session: Optional[asyncio.Future] = None
+        self._state: Optional[asyncio.Future] = None
 
     async def transform(self, args: pulumi.ResourceTransformArgs
                         ) -> Optional[pulumi.ResourceTransformResult]:
@@ -267,8 +269,8 @@ class KeycloakAdoption:
             props=args.props,
             opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(import_=found)))
 
-    async def _lookups(self) -> Optional[_Lookups]:
-        if self._session is None:  # one login and one realm read for every transform
+    async def _lookups(self) -> Optional[tuple[_Lookups, Any]]:
+        if self._session is None:
             self._session = asyncio.ensure_future(self._open())
         return await self._session
 
@@ -320,7 +322,9 @@ class KeycloakAdoption:
         return import_id(declared, declared.realm or self._realm, object_id, scope_id)
 
     async def _ids(self) -> dict[str, str]:
-        return await asyncio.to_thread(lambda: self._recorded.ids)
+        if self._state is None:
+            self._state = asyncio.ensure_future(asyncio.to_thread(lambda: self._recorded.ids))
+        return await self._state
 
     async def _password_if_missing(self, lookups: _Lookups, user_id: str, name: str) -> None:
         """A create stopped between the user and its password leaves the user without one, and

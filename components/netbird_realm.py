@@ -33,6 +33,17 @@ def client_default_scopes(*scopes: str) -> list[str]:
     return list(BUILTIN_DEFAULT_SCOPES) + list(scopes)
 
 
+def go_duration(seconds: int) -> str:
+    """A duration as pulumi-keycloak writes it back from Keycloak's seconds (Go's
+    time.Duration.String(): 300 -> "5m0s", 36000 -> "10h0m0s"), so an imported or refreshed
+    realm matches its inputs to the letter."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
 def adoptable(name: str, settings: NetBirdSettings) -> list[Declared]:
     """The objects whose create a stopped Keycloak can leave unrecorded (components/adoption.py).
     The default-scope binding and the role grant are not among them: creating them again is
@@ -116,8 +127,9 @@ class NetBirdRealm(pulumi.ComponentResource):
 
     def _realm(self, name: str, settings: NetBirdSettings,
                keep: pulumi.ResourceOptions) -> keycloak.Realm:
-        """The realm, hardened: HTTPS outside private networks, a password policy, and
-        brute-force detection (a temporary lock that grows with each further failure)."""
+        """The realm, hardened: HTTPS outside private networks, explicit token and session
+        lifetimes, a password policy, and brute-force detection (a temporary lock that grows
+        with each further failure)."""
         return keycloak.Realm(
             f"{name}-realm",
             realm=settings.realm,
@@ -126,6 +138,10 @@ class NetBirdRealm(pulumi.ComponentResource):
             # Marks the realm as this stack's, in the request that creates it (adoption.py).
             attributes={OWNER_ATTRIBUTE: this_stack()},
             ssl_required=settings.ssl_required,
+            access_token_lifespan=go_duration(settings.access_token_seconds),
+            sso_session_idle_timeout=go_duration(settings.sso_session_idle_seconds),
+            sso_session_max_lifespan=go_duration(settings.sso_session_max_seconds),
+            offline_session_idle_timeout=go_duration(settings.offline_session_idle_seconds),
             password_policy=settings.password_policy,
             security_defenses=keycloak.RealmSecurityDefensesArgs(
                 brute_force_detection=keycloak.RealmSecurityDefensesBruteForceDetectionArgs(

@@ -92,8 +92,9 @@ class KeycloakSettings(Section):
         "netbird-keycloak-admin", key="keycloak:adminClientId",
         example="netbird-keycloak-admin",
         meaning="master-realm client Pulumi logs in with (client credentials): created by the "
-                "first deploy; for an existing Keycloak, a service-account client holding the "
-                "realm `admin` role")
+                "first deploy; for an existing Keycloak, a service-account client that may "
+                "create realms (`fleet new --keycloak-url` makes one per customer holding only "
+                "`create-realm`)")
     admin_client_secret: str = setting(
         "", key="keycloak:adminClientSecret", example="<client secret>", secret=True,
         shown_default="deploying: generated, kept in the state",
@@ -445,13 +446,33 @@ class NetBirdSettings(Section):
                 "`notUsername` and `passwordHistory`; `netbird:userPassword` must meet it")
     brute_force_failures: int = setting(
         5, key="netbird:bruteForceFailures", example="5", ge=1, le=100,
-        meaning="failed logins after which brute-force detection locks the account for a wait")
+        meaning="failed logins after which brute-force detection locks the account for a wait "
+                "(these three settings and `passwordPolicy` also apply to the master realm of a "
+                "Keycloak the stack deploys)")
     brute_force_wait_seconds: int = setting(
         60, key="netbird:bruteForceWaitSeconds", example="60", ge=1, le=86400,
         meaning="the first lock's wait; each further failure adds this much")
     brute_force_max_wait_seconds: int = setting(
         900, key="netbird:bruteForceMaxWaitSeconds", example="900", ge=1, le=86400,
         meaning="the longest wait of a locked account (at least `bruteForceWaitSeconds`)")
+    # Token and session lifetimes, set on the realm rather than left to Keycloak's defaults
+    # (which are these values), so that they show in every preview and drift is repaired.
+    access_token_seconds: int = setting(
+        300, key="netbird:accessTokenSeconds", example="300", ge=60, le=3600,
+        meaning="how long an access token is accepted (NetBird's dashboard refreshes it); "
+                "short, because a leaked token cannot be revoked")
+    sso_session_idle_seconds: int = setting(
+        1800, key="netbird:ssoSessionIdleSeconds", example="1800", ge=300, le=86400,
+        meaning="a login session ends after this long without use (at least "
+                "`accessTokenSeconds`)")
+    sso_session_max_seconds: int = setting(
+        36000, key="netbird:ssoSessionMaxSeconds", example="36000", ge=300, le=2592000,
+        meaning="a login session ends this long after the login, used or not (at least "
+                "`ssoSessionIdleSeconds`)")
+    offline_session_idle_seconds: int = setting(
+        2592000, key="netbird:offlineSessionIdleSeconds", example="2592000", ge=3600,
+        le=31536000,
+        meaning="an offline token (`offline_access`) ends after this long without use")
     ssl_required: Literal["external", "all"] = setting(
         "external", key="netbird:sslRequired", example="external",
         meaning="HTTPS required for `external` requests (not from private addresses) or `all`; "
@@ -552,6 +573,21 @@ class NetBirdSettings(Section):
     def _max_wait(cls, value: int, info: ValidationInfo) -> int:
         if value < _before(info, "brute_force_wait_seconds", 0):
             raise problem("must be at least netbird:bruteForceWaitSeconds")
+        return value
+
+    @field_validator("sso_session_idle_seconds")
+    @classmethod
+    def _idle(cls, value: int, info: ValidationInfo) -> int:
+        if value < _before(info, "access_token_seconds", 0):
+            raise problem("must be at least netbird:accessTokenSeconds: an idle session would "
+                          "end while its access token is still accepted")
+        return value
+
+    @field_validator("sso_session_max_seconds")
+    @classmethod
+    def _session_max(cls, value: int, info: ValidationInfo) -> int:
+        if value < _before(info, "sso_session_idle_seconds", 0):
+            raise problem("must be at least netbird:ssoSessionIdleSeconds")
         return value
 
     @field_validator("letsencrypt_email")

@@ -14,6 +14,7 @@ CONNECTOR = "netbird-connector"
 USER_PASSWORD = "netbird-user-password"
 IDENTITY_PROVIDER = "netbird-identity-provider"
 GROUP_SYNC = "netbird-group-sync"
+MASTER_REALM = "master-realm-hardening"
 
 
 def adoptable(settings: Settings) -> list[Declared]:

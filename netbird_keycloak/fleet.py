@@ -30,8 +30,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from netbird_keycloak import ROOT
-from netbird_keycloak.stack import config_flag, stack_file_config
+from components.adoption import owner
+from netbird_keycloak import ROOT, customer_account
+from netbird_keycloak.stack import PROJECT, config_flag, stack_file_config
 
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 
@@ -224,22 +225,31 @@ def new_customer(args: argparse.Namespace, console: Console) -> int:
     if path.exists():
         raise SystemExit(f"{path} exists already; edit it or pick another name")
     config: dict[str, str] = {"netbird:domain": args.domain}
+    secret = None
     if args.keycloak_url:  # a realm of its own on a shared (or the customer's) Keycloak
+        password = os.environ.get(args.admin_password_env or "", "")
+        if not password:
+            raise SystemExit("the shared Keycloak's admin password is needed once, to make the "
+                             "customer's own service account: pass --admin-password-env VAR "
+                             "naming the variable that holds it. Nothing was written.")
+        client_id = customer_account.client_id_for(name)
+        try:
+            secret = customer_account.create(args.keycloak_url, args.admin_user, password,
+                                             client_id, owner(PROJECT, name))
+        except customer_account.AccountRefused as refused:
+            raise SystemExit(f"{refused}. Nothing was written.") from None
         config.update({"keycloak:deploy": "false", "keycloak:url": args.keycloak_url,
-                       "keycloak:adminUser": args.admin_user, "netbird:realm": name})
+                       "keycloak:adminClientId": client_id, "netbird:realm": name})
     else:  # a Keycloak container of its own
         config.update({"keycloak:httpPort": str(args.http_port),
                        "keycloak:managementPort": str(args.management_port)})
     path.write_text(f"# Customer stack {name!r}, created by `fleet new`.\n"
                     + yaml.safe_dump({"config": config}, sort_keys=False))
     stack = open_stack(name, args.work_dir)
-    if args.keycloak_url:
-        password = os.environ.get(args.admin_password_env or "", "")
-        if not password:
-            raise SystemExit(f"{path} written, but the shared Keycloak's admin password is "
-                             f"missing: set it with `pulumi config set --stack {name} --secret "
-                             "keycloak:adminPassword …` or pass --admin-password-env VAR")
-        set_secret(stack, "keycloak:adminPassword", password)
+    if secret is not None:
+        set_secret(stack, "keycloak:adminClientSecret", secret)
+        console.print(f"made {config['keycloak:adminClientId']} on {args.keycloak_url}: it may "
+                      f"create realm {name!r} and administer only that one")
     console.print(f"wrote {path}; next: fleet up --stacks {name}")
     return 0
 
@@ -251,8 +261,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     new.add_argument("customer")
     new.add_argument("--domain", required=True)
     new.add_argument("--keycloak-url", help="shared Keycloak: a realm per customer on it")
-    new.add_argument("--admin-user", default="kcadmin")
-    new.add_argument("--admin-password-env", help="environment variable holding its password")
+    new.add_argument("--admin-user", default="kcadmin",
+                     help="a master-realm admin of the shared Keycloak, used once")
+    new.add_argument("--admin-password-env",
+                     help="environment variable holding its password (never stored)")
     new.add_argument("--http-port", type=int, default=8080)
     new.add_argument("--management-port", type=int, default=9000)
     for command in ("up", "preview", "refresh", "destroy", "env"):

@@ -58,9 +58,11 @@ def test_new_customer_stack_holds_only_encrypted_secrets(customers):
     project, _, _ = customers
     text = (project.path / "stacks" / "Pulumi.cust-a.yaml").read_text()
     config = yaml.safe_load(text)["config"]
-    # The shared Keycloak's password is the operator's, encrypted; the user's password is the
-    # program's to generate, in the state.
-    assert set(config["keycloak:adminPassword"]) == {"secure"}
+    # No shared admin password: the customer's own service account, its secret encrypted; the
+    # user's password is the program's to generate, in the state.
+    assert "keycloak:adminPassword" not in config and "keycloak:adminUser" not in config
+    assert config["keycloak:adminClientId"] == "netbird-keycloak-cust-a"
+    assert set(config["keycloak:adminClientSecret"]) == {"secure"}
     assert "netbird:userPassword" not in config
     assert config["netbird:realm"] == "cust-a"
 
@@ -82,6 +84,26 @@ def test_one_bad_customer_fails_alone(customers):
     assert bad["result"] == "failed"
     assert bad["error"].startswith("netbird:domain: must be a bare host name")
     assert admin("GET", "/cust-bad")[0] == 404
+
+
+def test_each_customer_administers_its_own_realm_only(customers):
+    """Least privilege on a shared Keycloak: cust-a's credentials created and administer realm
+    cust-a, and are refused on cust-b's realm and on the master realm's accounts."""
+    project, _, admin = customers
+    stack = harness.stack_driver.open_stack("cust-a", project.path)
+    own = harness.KeycloakAdmin(admin.base, client_id="netbird-keycloak-cust-a",
+                                client_secret=harness.secret(stack,
+                                                             "keycloak:adminClientSecret"))
+    assert own("GET", "/cust-a")[0] == 200
+    assert own("GET", "/cust-a/users?username=netbird&exact=true")[0] == 200
+    assert own("GET", "/cust-b")[0] == 403
+    assert own("POST", "/cust-b/users", {"username": "intruder", "enabled": True})[0] == 403
+    assert own("GET", "/master/users")[0] == 403
+    assert own("GET", "/master/clients")[0] == 403
+    assert own("POST", "/master/users", {"username": "intruder", "enabled": True})[0] == 403
+    roles = admin.get("/master/users?username=service-account-netbird-keycloak-cust-a")
+    mapped = admin.get(f"/master/users/{roles[0]['id']}/role-mappings/realm")
+    assert "admin" not in {r["name"] for r in mapped}
 
 
 def test_second_fleet_up_changes_nothing(customers):

@@ -88,6 +88,9 @@ def hard(tmp_path_factory):
     subprocess.run(["docker", "volume", "rm", "-f", f"{CONTAINER}-data"], capture_output=True)
 
 
+POLICY = "length(12) and notUsername(undefined) and passwordHistory(3)"
+
+
 def token(outputs: dict, password: str) -> tuple[int, object]:
     return harness.user_token(outputs, password)
 
@@ -128,17 +131,35 @@ def test_second_up_and_preview_need_no_bootstrap_password(hard):
     harness.record_hardening("later ups and previews without the bootstrap password")
 
 
+def test_lifetimes_are_explicit_and_the_master_realm_is_defended(hard):
+    admin = hard.admin()
+    realm = admin.get("/netbird")
+    assert (realm["accessTokenLifespan"], realm["ssoSessionIdleTimeout"],
+            realm["ssoSessionMaxLifespan"], realm["offlineSessionIdleTimeout"]) == (
+        300, 1800, 36000, 2592000)
+    master = admin.get("/master")
+    assert master["bruteForceProtected"] is True and master["permanentLockout"] is False
+    assert (master["failureFactor"], master["waitIncrementSeconds"],
+            master["maxFailureWaitSeconds"]) == (5, 60, 900)
+    assert master["passwordPolicy"] == POLICY
+    harness.record_hardening("token and session lifetimes set; master realm brute-force "
+                             "detection and password policy")
+
+
 def test_drift_made_through_the_admin_api_is_repaired(hard):
     admin = hard.admin()
     status, _ = admin("PUT", "/netbird", {"bruteForceProtected": False, "sslRequired": "none",
-                                          "passwordPolicy": ""})
+                                          "passwordPolicy": "", "accessTokenLifespan": 86400})
+    assert status == 204
+    status, _ = admin("PUT", "/master", {"bruteForceProtected": False, "passwordPolicy": ""})
     assert status == 204
     code, output = hard.stack("up", "--refresh")
     assert code == 0, output[-3000:]
     realm = admin.get("/netbird")
     assert realm["bruteForceProtected"] is True and realm["sslRequired"] == "external"
-    assert realm["passwordPolicy"] == \
-        "length(12) and notUsername(undefined) and passwordHistory(3)"
+    assert realm["passwordPolicy"] == POLICY and realm["accessTokenLifespan"] == 300
+    master = admin.get("/master")
+    assert master["bruteForceProtected"] is True and master["passwordPolicy"] == POLICY
     harness.record_hardening("drift of the realm's protections repaired")
 
 

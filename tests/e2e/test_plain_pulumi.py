@@ -217,3 +217,47 @@ def test_an_up_killed_during_the_hand_off_is_finished_by_the_next_plain_up(tmp_p
         p.typed(f"pulumi destroy --yes --non-interactive --stack {name}")
         subprocess.run(["docker", "rm", "-f", container], capture_output=True)
         subprocess.run(["docker", "volume", "rm", "-f", f"{container}-data"], capture_output=True)
+
+
+def test_secrets_an_older_stack_file_holds_keep_working_and_move_out(tmp_path_factory):
+    """A stack from before the program kept its secrets holds them in its stack file (chosen
+    values). It deploys with them; then the documented move: `pulumi config rm` each, one more
+    `up`. The state keeps every value: nothing changes, Pulumi and the user still log in, and
+    the stack file holds no secret any more."""
+    name, container = "older", f"{harness.TEST_PREFIX}-older"
+    port = harness.free_port()
+    p = Plain(harness.Project(tmp_path_factory.mktemp("older")))
+    p.file = p.project.path / "stacks" / f"Pulumi.{name}.yaml"
+    p.file.write_text(yaml.safe_dump({"config": {
+        **CONFIG, "netbird:protectRealm": "false", "keycloak:httpPort": str(port),
+        "keycloak:managementPort": str(harness.free_port()),
+        "keycloak:containerName": container, "keycloak:volumeName": f"{container}-data"}}))
+    p.ok(f"pulumi stack init {name} --non-interactive")
+    held = {"keycloak:adminClientSecret": "Older-Client-Secret-4f7Kq9Zx2Lm8Vb",
+            "keycloak:adminPassword": "Older-Bootstrap-Secret-7Hn3Wq5Rt1Yp",
+            "netbird:userPassword": "Older-User-Password-2Jd6Ks8Fg4"}
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for key, value in held.items():  # as an older version wrote them: encrypted, in the file
+            set_secret = subprocess.run(
+                ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && pulumi '
+                               f"config set --secret {key} --stack {name}"],
+                input=value, cwd=p.project.path, capture_output=True, text=True, timeout=120)
+            assert set_secret.returncode == 0, set_secret.stderr
+        p.ok(f"pulumi up --yes --non-interactive --stack {name}")
+        assert p.ok(f"pulumi stack output user_password --show-secrets --stack {name}").strip() \
+            == held["netbird:userPassword"]
+        for key in held:
+            p.ok(f"pulumi config rm {key} --stack {name}")
+        assert not [k for k in yaml.safe_load(p.file.read_text())["config"] if k in held]
+        p.ok(f"pulumi up --yes --non-interactive --stack {name}")
+        p.ok(f"pulumi preview --expect-no-changes --non-interactive --stack {name}")
+        assert harness.admin_login(url, client_id="netbird-keycloak-admin",
+                                   client_secret=held["keycloak:adminClientSecret"])[0] == 200
+        outputs = json.loads(p.ok(f"pulumi stack output --json --show-secrets --stack {name}"))
+        assert outputs["user_password"] == held["netbird:userPassword"]
+        assert harness.user_token(outputs, held["netbird:userPassword"])[0] == 200
+    finally:
+        p.typed(f"pulumi destroy --yes --non-interactive --stack {name}")
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "-f", f"{container}-data"], capture_output=True)

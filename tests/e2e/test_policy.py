@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_keycloak as keycloak
-import pytest
 from pulumi import automation as auto
 
 from components import guardrails

@@ -3,6 +3,7 @@
 import pytest
 import yaml
 
+from netbird_keycloak import fleet
 from netbird_keycloak.fleet import ownership_conflicts, select, stack_files
 
 
@@ -65,3 +66,28 @@ def test_a_stack_that_hangs_is_interrupted_then_killed_and_reported(monkeypatch)
         hung = subprocess.Popen(["sh", "-c", script], start_new_session=True)
         assert fleet.wait_or_stop(hung, 0.5) is None
         assert hung.poll() is not None and time.monotonic() - started < 10
+
+
+def test_a_shared_keycloak_customer_needs_the_admin_password_once_and_writes_nothing_without_it(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv("KC_NOT_SET", raising=False)
+    (tmp_path / "stacks").mkdir()
+    with pytest.raises(SystemExit) as refused:
+        fleet.main(["new", "acme", "--domain", "netbird.acme.example", "--keycloak-url",
+                    "https://auth.example.com", "--admin-password-env", "KC_NOT_SET",
+                    "--work-dir", str(tmp_path)])
+    assert "--admin-password-env" in str(refused.value) and "Nothing was written" in \
+        str(refused.value)
+    assert list((tmp_path / "stacks").iterdir()) == []
+
+
+def test_a_refused_keycloak_login_writes_nothing(tmp_path, monkeypatch):
+    """A Keycloak that does not answer (nothing listens on port 9): a clear error, no file."""
+    monkeypatch.setenv("KC_ADMIN_PASSWORD", "not-checked-here")
+    (tmp_path / "stacks").mkdir()
+    with pytest.raises(SystemExit) as refused:
+        fleet.main(["new", "acme", "--domain", "netbird.acme.example", "--keycloak-url",
+                    "http://127.0.0.1:9", "--admin-password-env", "KC_ADMIN_PASSWORD",
+                    "--work-dir", str(tmp_path)])
+    assert "cannot log in to http://127.0.0.1:9 as 'kcadmin'" in str(refused.value)
+    assert list((tmp_path / "stacks").iterdir()) == []

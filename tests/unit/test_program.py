@@ -239,6 +239,23 @@ def test_existing_keycloak_creates_no_docker_resources():
     assert run.exports["issuer_url"] == "https://auth.example.com/realms/netbird"
 
 
+def test_the_master_realm_of_a_deployed_keycloak_gets_the_realms_defences(dev):
+    from components.master_realm import representation
+    hardening = reveal_all(dev.mocks.one(DYNAMIC, "master-realm-hardening").inputs)
+    assert representation(hardening) == {
+        "bruteForceProtected": True, "permanentLockout": False, "failureFactor": 5,
+        "waitIncrementSeconds": 60, "maxFailureWaitSeconds": 900,
+        "passwordPolicy": "length(12) and notUsername(undefined) and passwordHistory(3)"}
+    assert hardening["login"]["client_id"] == "netbird-keycloak-admin"  # the service account
+    # A Keycloak that already runs is not the stack's: its master realm is left alone.
+    run = deploy(**{"keycloak:deploy": "false", "keycloak:url": "https://auth.example.com"})
+    assert not [r for r in run.mocks.by_type(DYNAMIC) if r.name == "master-realm-hardening"]
+
+
+def reveal_all(inputs: dict) -> dict:
+    return {key: reveal(value) for key, value in inputs.items()}
+
+
 def test_outputs_netbird_needs(dev):
     e = dev.exports
     assert e["issuer_url"] == "http://localhost:8080/realms/netbird"
@@ -446,9 +463,21 @@ def test_realm_is_hardened(dev):
     brute = realm["securityDefenses"]["bruteForceDetection"]
     assert (brute["maxLoginFailures"], brute["waitIncrementSeconds"],
             brute["maxFailureWaitSeconds"], brute["permanentLockout"]) == (5, 60, 900, False)
+    # Keycloak's own defaults, now explicit, in the form pulumi-keycloak reads back.
+    assert (realm["accessTokenLifespan"], realm["ssoSessionIdleTimeout"],
+            realm["ssoSessionMaxLifespan"], realm["offlineSessionIdleTimeout"]) == (
+        "5m0s", "30m0s", "10h0m0s", "720h0m0s")
     events = dev.mocks.one("keycloak:index/realmEvents:RealmEvents").inputs
     assert events["eventsEnabled"] is True and events["adminEventsEnabled"] is True
     assert events["eventsExpiration"] == 30 * 86400
+
+
+@pytest.mark.parametrize("seconds,written", [(45, "45s"), (60, "1m0s"), (300, "5m0s"),
+                                             (3661, "1h1m1s"), (36000, "10h0m0s"),
+                                             (2592000, "720h0m0s")])
+def test_lifetimes_are_written_as_go_durations(seconds, written):
+    from components.netbird_realm import go_duration
+    assert go_duration(seconds) == written
 
 
 @pytest.mark.parametrize("value", ["a${b}c", "c$d", "p\\q", "#!=: ok", "end\\", "x\\${y}"])

@@ -113,6 +113,10 @@ BAD = [
     ("netbird:bruteForceFailures", "0", "from 1 to 100"),
     ("netbird:bruteForceMaxWaitSeconds", "30", "at least netbird:bruteForceWaitSeconds"),
     ("netbird:eventsDays", "0", "from 1 to 3650"),
+    ("netbird:accessTokenSeconds", "30", "from 60 to 3600"),
+    ("netbird:ssoSessionIdleSeconds", "120", "from 300 to 86400"),
+    ("netbird:ssoSessionMaxSeconds", "1200", "at least netbird:ssoSessionIdleSeconds"),
+    ("netbird:offlineSessionIdleSeconds", "ten days", "whole number"),
     ("keycloak:adminUser", "admin", "must not be 'admin'"),
     ("keycloak:adminUser", "ADMIN", "must not be 'admin'"),
     ("keycloak:url", "auth.example.com", "http:// or https://"),
@@ -351,3 +355,10 @@ def test_the_user_is_in_every_group_unless_told():
     assert parse(netbird__groups="ops, dev").netbird.member_of == ("ops", "dev")
     assert parse(netbird__groups='["ops", "dev"]', netbird__userGroups='["ops"]'
                  ).netbird.member_of == ("ops",)
+
+
+def test_an_idle_session_may_not_end_before_its_access_token():
+    with pytest.raises(SettingsError) as caught:
+        parse(netbird__accessTokenSeconds="900", netbird__ssoSessionIdleSeconds="600")
+    assert any(p.startswith("netbird:ssoSessionIdleSeconds:") and
+               "at least netbird:accessTokenSeconds" in p for p in caught.value.problems)

@@ -1,0 +1,100 @@
+"""MasterRealmHardening: the master realm of a Keycloak this stack deploys gets the NetBird
+realm's brute-force detection and password policy.
+
+The master realm holds every admin account, and its token endpoint lives outside `/admin`, so
+blocking `/admin` at the proxy still leaves password guessing open there. Keycloak creates the
+master realm itself, so pulumi-keycloak's Realm would have to import it (and would try to delete
+it on destroy); this resource sets just these fields through the Admin REST API, under the
+engine: a preview shows a change, `refresh` notices drift and the next `up` repairs it. Destroy
+leaves them: the container goes with the stack anyway. A Keycloak that already runs
+(`keycloak:deploy false`) is not this stack's, and its master realm is left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import pulumi
+from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, ResourceProvider,
+                            UpdateResult)
+
+from netbird_keycloak.keycloak_admin import admin_login, http
+
+TIMEOUT = 30
+# The master realm's fields this resource owns, by the input that sets each.
+FIELDS = {"brute_force_failures": "failureFactor",
+          "brute_force_wait_seconds": "waitIncrementSeconds",
+          "brute_force_max_wait_seconds": "maxFailureWaitSeconds",
+          "password_policy": "passwordPolicy"}
+
+
+class MasterRealmNotHardened(Exception):
+    pass
+
+
+def representation(props: dict) -> dict[str, Any]:
+    """The partial realm representation Keycloak updates the master realm with (it leaves every
+    field the representation does not hold as it is)."""
+    return {"bruteForceProtected": True, "permanentLockout": False,
+            **{field: props[key] for key, field in FIELDS.items()}}
+
+
+def _session(props: dict) -> tuple[str, str]:
+    base = props["url"].rstrip("/")
+    status, token = admin_login(base, **props["login"])
+    if status != 200:
+        raise MasterRealmNotHardened(f"cannot log in to Keycloak's Admin API at {base} "
+                                     f"({status})")
+    return base, token["access_token"]
+
+
+def _apply(props: dict) -> None:
+    base, token = _session(props)
+    status, answer = http("PUT", f"{base}/admin/realms/master", body=representation(props),
+                          token=token, timeout=TIMEOUT)
+    if status != 204:
+        raise MasterRealmNotHardened(f"Keycloak refused the master realm's brute-force "
+                                     f"detection and password policy ({status}: {answer})")
+
+
+class _Provider(ResourceProvider):
+    def create(self, props: dict) -> CreateResult:
+        _apply(props)
+        return CreateResult(id_="master", outs=props)
+
+    def read(self, id_: str, props: dict) -> ReadResult:
+        base, token = _session(props)
+        status, realm = http("GET", f"{base}/admin/realms/master", token=token, timeout=TIMEOUT)
+        if status != 200:
+            return ReadResult(id_=id_, outs=props)
+        live = dict(props)
+        for key, field in FIELDS.items():
+            live[key] = realm.get(field)
+        if not realm.get("bruteForceProtected"):
+            live["brute_force_failures"] = None  # off: the next up turns it on again
+        return ReadResult(id_=id_, outs=live)
+
+    def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
+        return DiffResult(changes=any(olds.get(k) != news.get(k)
+                                      for k in (*FIELDS, "url", "login")),
+                          replaces=[], delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
+        if any(olds.get(k) != news.get(k) for k in FIELDS):
+            _apply(news)
+        return UpdateResult(outs=news)
+
+
+class MasterRealmHardening(Resource):
+    def __init__(self, name: str, *, url: pulumi.Input[str], login: pulumi.Input[dict],
+                 brute_force_failures: int, brute_force_wait_seconds: int,
+                 brute_force_max_wait_seconds: int, password_policy: str,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(_Provider(), name, {
+            "url": url, "login": pulumi.Output.secret(login),
+            "brute_force_failures": brute_force_failures,
+            "brute_force_wait_seconds": brute_force_wait_seconds,
+            "brute_force_max_wait_seconds": brute_force_max_wait_seconds,
+            "password_policy": password_policy,
+        }, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            additional_secret_outputs=["login"])))
