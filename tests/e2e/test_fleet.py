@@ -51,7 +51,10 @@ def customers(project, native_keycloak, tmp_path_factory):
     for name in ("cust-a", "cust-b"):
         edit(project, name, netbird__protectRealm="false")
     fleet("up", "--stacks", "cust-a,cust-b", project=project, out=out)
-    fleet("destroy", "--stacks", "cust-a,cust-b", project=project, out=out)
+    # Each customer's own account may delete the realm it created, and only that one.
+    destroyed = fleet("destroy", "--stacks", "cust-a,cust-b", project=project, out=out)
+    assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+    assert admin("GET", "/cust-a")[0] == 404 and admin("GET", "/cust-b")[0] == 404
 
 
 def test_new_customer_stack_holds_only_encrypted_secrets(customers):
@@ -96,7 +99,14 @@ def test_each_customer_administers_its_own_realm_only(customers):
                                                              "keycloak:adminClientSecret"))
     assert own("GET", "/cust-a")[0] == 200
     assert own("GET", "/cust-a/users?username=netbird&exact=true")[0] == 200
-    assert own("GET", "/cust-b")[0] == 403
+    # Another realm: its name only (Keycloak lists realm names to any admin role holder),
+    # neither its settings nor anything in it.
+    status, seen = own("GET", "/cust-b")
+    assert status == 403 or not {"passwordPolicy", "attributes", "enabled"} & set(seen), seen
+    assert own("GET", "/cust-b/users")[0] == 403
+    assert own("GET", "/cust-b/clients")[0] == 403
+    assert own("PUT", "/cust-b", {"sslRequired": "none"})[0] == 403
+    assert own("DELETE", "/cust-b")[0] == 403
     assert own("POST", "/cust-b/users", {"username": "intruder", "enabled": True})[0] == 403
     assert own("GET", "/master/users")[0] == 403
     assert own("GET", "/master/clients")[0] == 403
