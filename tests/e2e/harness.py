@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -177,12 +177,13 @@ class Project:
         for name in ("__main__.py", "components", ".venv"):
             (path / name).symlink_to(ROOT / name)
 
-    def typed(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    def typed(self, command: str, timeout: float = 600,
+              stdin: Optional[str] = None) -> subprocess.CompletedProcess:
         """A command as an operator types it in this folder, after `eval "$(make -s
         pulumi-env)"`: the project's toolchain and backend, no driver."""
         return subprocess.run(
             ["bash", "-c", f'eval "$(make -s -C {ROOT} pulumi-env)" && {command}'],
-            cwd=self.path, capture_output=True, text=True, timeout=timeout)
+            cwd=self.path, capture_output=True, text=True, timeout=timeout, input=stdin)
 
     def on_keycloak(self, name: str, keycloak, config: dict[str, str]):
         """A stack of realm `<name>-netbird` on an existing (native) Keycloak, logging in as

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import yaml
@@ -44,13 +45,20 @@ class Plain:
         self.project = project
         self.file = project.path / "stacks" / f"Pulumi.{STACK}.yaml"
 
-    def typed(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return self.project.typed(command, timeout)
+    def typed(self, command: str, timeout: float = 600,
+              stdin: Optional[str] = None) -> subprocess.CompletedProcess:
+        return self.project.typed(command, timeout, stdin)
 
     def ok(self, command: str) -> str:
         run = self.typed(command)
         assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
         return run.stdout
+
+    def set_secret(self, key: str, value: str, stack: str = STACK) -> None:
+        """`pulumi config set --secret`, the value typed on stdin as Pulumi reads it."""
+        run = self.typed(f"pulumi config set --secret {key} --stack {stack}", timeout=120,
+                         stdin=value)
+        assert run.returncode == 0, run.stderr
 
     def outputs(self) -> dict:
         return json.loads(self.ok(f"pulumi stack output --json --show-secrets --stack {STACK}"))
@@ -143,11 +151,7 @@ def test_up_after_the_state_was_lost_names_the_kept_volume_and_changes_nothing(p
     assert harness.admin_login(URL, client_id="netbird-keycloak-admin",
                                client_secret=old_secret)[0] == 200
     # The first way out: the old secret, from a backup of the old stack.
-    set_secret = subprocess.run(
-        ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && pulumi config set '
-                       f'--secret keycloak:adminClientSecret --stack {STACK}'],
-        input=old_secret, cwd=plain.project.path, capture_output=True, text=True, timeout=120)
-    assert set_secret.returncode == 0, set_secret.stderr
+    plain.set_secret("keycloak:adminClientSecret", old_secret)
     plain.ok(f"pulumi up --yes --non-interactive --stack {STACK}")
     plain.ok(f"pulumi preview --expect-no-changes --non-interactive --stack {STACK}")
 
@@ -166,20 +170,26 @@ def test_the_other_way_out_starts_afresh_on_a_new_volume(plain):
                     / f"{STACK}.json").exists()
 
 
-def test_an_up_killed_during_the_hand_off_is_finished_by_the_next_plain_up(tmp_path_factory):
-    """SIGKILL to `pulumi up` (CLI, language host, providers) once Keycloak has the permanent
-    client and before the run could record the hand-off; `pulumi cancel` (the lock a killed run
-    leaves), then a plain `pulumi up`: it converges, no temporary admin is left, Pulumi logs in."""
-    name, container = "killed", f"{harness.TEST_PREFIX}-killed"
-    port = harness.free_port()
-    p = Plain(harness.Project(tmp_path_factory.mktemp("killed")))
+def own_stack(tmp_path_factory, name: str) -> tuple[Plain, str, str]:
+    """A stack of its own (project, container, volume, ports), initialised: (it, its container,
+    Keycloak's URL)."""
+    container, port = f"{harness.TEST_PREFIX}-{name}", harness.free_port()
+    p = Plain(harness.Project(tmp_path_factory.mktemp(name)))
     p.file = p.project.path / "stacks" / f"Pulumi.{name}.yaml"
     p.file.write_text(yaml.safe_dump({"config": {
         **CONFIG, "netbird:protectRealm": "false", "keycloak:httpPort": str(port),
         "keycloak:managementPort": str(harness.free_port()),
         "keycloak:containerName": container, "keycloak:volumeName": f"{container}-data"}}))
     p.ok(f"pulumi stack init {name} --non-interactive")
-    url = f"http://127.0.0.1:{port}"
+    return p, container, f"http://127.0.0.1:{port}"
+
+
+def test_an_up_killed_during_the_hand_off_is_finished_by_the_next_plain_up(tmp_path_factory):
+    """SIGKILL to `pulumi up` (CLI, language host, providers) once Keycloak has the permanent
+    client and before the run could record the hand-off; `pulumi cancel` (the lock a killed run
+    leaves), then a plain `pulumi up`: it converges, no temporary admin is left, Pulumi logs in."""
+    name = "killed"
+    p, container, url = own_stack(tmp_path_factory, name)
     up = subprocess.Popen(
         ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && exec pulumi up '
                        f"--yes --non-interactive --stack {name}"],
@@ -224,26 +234,14 @@ def test_secrets_an_older_stack_file_holds_keep_working_and_move_out(tmp_path_fa
     values). It deploys with them; then the documented move: `pulumi config rm` each, one more
     `up`. The state keeps every value: nothing changes, Pulumi and the user still log in, and
     the stack file holds no secret any more."""
-    name, container = "older", f"{harness.TEST_PREFIX}-older"
-    port = harness.free_port()
-    p = Plain(harness.Project(tmp_path_factory.mktemp("older")))
-    p.file = p.project.path / "stacks" / f"Pulumi.{name}.yaml"
-    p.file.write_text(yaml.safe_dump({"config": {
-        **CONFIG, "netbird:protectRealm": "false", "keycloak:httpPort": str(port),
-        "keycloak:managementPort": str(harness.free_port()),
-        "keycloak:containerName": container, "keycloak:volumeName": f"{container}-data"}}))
-    p.ok(f"pulumi stack init {name} --non-interactive")
+    name = "older"
+    p, container, url = own_stack(tmp_path_factory, name)
     held = {"keycloak:adminClientSecret": "Older-Client-Secret-4f7Kq9Zx2Lm8Vb",
             "keycloak:adminPassword": "Older-Bootstrap-Secret-7Hn3Wq5Rt1Yp",
             "netbird:userPassword": "Older-User-Password-2Jd6Ks8Fg4"}
-    url = f"http://127.0.0.1:{port}"
     try:
         for key, value in held.items():  # as an older version wrote them: encrypted, in the file
-            set_secret = subprocess.run(
-                ["bash", "-c", f'eval "$(make -s -C {harness.ROOT} pulumi-env)" && pulumi '
-                               f"config set --secret {key} --stack {name}"],
-                input=value, cwd=p.project.path, capture_output=True, text=True, timeout=120)
-            assert set_secret.returncode == 0, set_secret.stderr
+            p.set_secret(key, value, name)
         p.ok(f"pulumi up --yes --non-interactive --stack {name}")
         assert p.ok(f"pulumi stack output user_password --show-secrets --stack {name}").strip() \
             == held["netbird:userPassword"]
