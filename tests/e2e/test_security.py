@@ -29,45 +29,6 @@ from tests.e2e import harness
 PASSPHRASE_KEYS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 
-class Sampler(threading.Thread):
-    """Reads every process's argv and environment (/proc/*/cmdline, /proc/*/environ) until
-    stopped: what any local user sees of argv, and what root sees of environments."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.seen: dict[bytes, str] = {}
-        self.rounds = 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            for proc in Path("/proc").glob("[0-9]*"):
-                for part in ("cmdline", "environ"):
-                    try:
-                        data = (proc / part).read_bytes()
-                    except OSError:
-                        continue  # ended while we looked
-                    if data and data not in self.seen:
-                        self.seen[data] = f"{part} of {proc.name} ({self.command(proc)})"
-            self.rounds += 1
-            time.sleep(0.01)
-
-    @staticmethod
-    def command(proc: Path) -> str:
-        try:
-            return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
-        except OSError:
-            return "ended"
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
-
-    def holding(self, values: dict[str, str]) -> list[str]:
-        return [f"{name} in {where}" for data, where in self.seen.items()
-                for name, value in values.items() if value.encode() in data]
-
-
 class Driver:
     """The project's commands in processes of their own, the state passphrase in a file."""
 
@@ -112,7 +73,7 @@ def test_no_secret_in_any_process_or_container_while_up_and_rotations_run(tmp_pa
         "keycloak:managementPort": str(harness.free_port()),
         "keycloak:containerName": container, "keycloak:volumeName": f"{container}-data"}}))
     driver = Driver(project, tmp_path / "out", "sec")
-    sampler = Sampler()
+    sampler = harness.Sampler()
     # The sampler does see argv and environments: a process that carries a marker is found.
     marker = secrets.token_hex(16)
     sampler.start()

@@ -267,11 +267,22 @@ def test_migration_from_file_state_keeps_secrets(server, native_keycloak, projec
     stack.up(color="never")
     before = {k: v.value for k, v in stack.outputs().items()}
     target = server.backend(f"migrated_{RUN}")
-    moved = subprocess.run([sys.executable, "-m", "netbird_keycloak.state_migrate",
-                            "--from", os.environ["PULUMI_BACKEND_URL"], "--to", target,
-                            "--stacks", "migrated", "--work-dir", str(project.path)],
-                           capture_output=True, text=True)
+    # Every process's argv and environment are read while the migration decrypts and moves
+    # the secrets (tests/e2e/test_security.py checks the sampler sees what it should).
+    sampler = harness.Sampler()
+    sampler.start()
+    try:
+        moved = subprocess.run([sys.executable, "-m", "netbird_keycloak.state_migrate",
+                                "--from", os.environ["PULUMI_BACKEND_URL"], "--to", target,
+                                "--stacks", "migrated", "--work-dir", str(project.path)],
+                               capture_output=True, text=True)
+    finally:
+        sampler.stop()
     assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert sampler.rounds > 10
+    assert sampler.holding({"backend client secret": before["backend_client_secret"],
+                            "user password": before["user_password"],
+                            "Keycloak admin password": keycloak.admin_password}) == []
     assert "migrated: moved" in moved.stdout and "secrets equal" in moved.stdout
     assert before["backend_client_secret"] not in moved.stdout + moved.stderr
     migrated = Team(server, project, tmp_path_factory.mktemp("migrated-out"),
