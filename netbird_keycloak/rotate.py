@@ -52,8 +52,8 @@ def stamp(previous: Optional[str]) -> str:
 
 
 def rotate_backend_secret(stack: auto.Stack, settings: Settings, up: Callable[[], None]) -> str:
-    stack.set_config("netbird:backendSecretRotated",
-                     auto.ConfigValue(stamp(settings.netbird.backend_secret_rotated)))
+    driver.set_setting(stack, "netbird:backendSecretRotated",
+                       stamp(settings.netbird.backend_secret_rotated))
     up()
     return ("NetBird: put the new NETBIRD_IDP_MGMT_CLIENT_SECRET from the file above into "
             "management.json (IdpManagerConfig.ClientConfig.ClientSecret) and restart "
@@ -91,7 +91,7 @@ def rotate_generated(stack: auto.Stack, up: Callable[[], None], key: str, applie
     if kept == holds:  # nothing pending: a new value
         setting = stack_secrets.ROTATED_BY[key]
         previous = config.get(setting)
-        stack.set_config(setting, auto.ConfigValue(stamp(previous.value if previous else None)))
+        driver.set_setting(stack, setting, stamp(previous.value if previous else None))
     up()
 
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import runpy
+import shutil
 import socket
 import subprocess
 import sys
@@ -109,17 +110,33 @@ def pulumi_env() -> dict[str, str]:
     return env
 
 
-def set_secret(stack: auto.Stack, key: str, value: str) -> None:
-    """`pulumi config set --secret` with the value on stdin: the Automation API's `set_config`
-    puts it in the CLI's argv, which every local user can read (`ps`, /proc/*/cmdline)."""
+def set_setting(stack: auto.Stack, key: str, value: str, secret: bool = False) -> None:
+    """`pulumi config set`, safe to kill at any moment: the CLI writes a copy of the stack file
+    (`--config-file`), which then replaces it in one rename; a CLI killed while writing the file
+    itself leaves it cut short, every setting lost. The value goes on stdin: the Automation
+    API's `set_config` puts it in the CLI's argv, which every local user can read (`ps`,
+    /proc/*/cmdline)."""
     workspace = stack.workspace
-    done = subprocess.run(
-        [workspace.pulumi_command.command, "config", "set", key, "--secret", "--stack",
-         stack.name, "--non-interactive"],
-        input=value, text=True, capture_output=True, cwd=workspace.work_dir, timeout=120,
-        env={**os.environ, **(workspace.env_vars or {})})
-    if done.returncode != 0:
-        raise auto.CommandError(f"pulumi config set {key} failed: {done.stderr.strip()}")
+    target = stack_file(Path(workspace.work_dir), stack.name)
+    draft = target.with_name(f".{target.stem}.{os.getpid()}.tmp.yaml")
+    try:
+        if target.exists():
+            shutil.copy2(target, draft)
+        done = subprocess.run(
+            [workspace.pulumi_command.command, "config", "set", key,
+             "--secret" if secret else "--plaintext", "--stack", stack.name,
+             "--config-file", str(draft), "--non-interactive"],
+            input=value, text=True, capture_output=True, cwd=workspace.work_dir, timeout=120,
+            env={**os.environ, **(workspace.env_vars or {})})
+        if done.returncode != 0:
+            raise auto.CommandError(f"pulumi config set {key} failed: {done.stderr.strip()}")
+        os.replace(draft, target)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def set_secret(stack: auto.Stack, key: str, value: str) -> None:
+    set_setting(stack, key, value, secret=True)
 
 
 def pulumi_command() -> Optional[auto.PulumiCommand]:

@@ -281,3 +281,16 @@ class Sampler(threading.Thread):
     def holding(self, values: dict[str, str]) -> list[str]:
         return [f"{name} in {where}" for data, where in self.seen.items()
                 for name, value in values.items() if value.encode() in data]
+
+
+def request_body(handler) -> bytes:
+    """The body of the request an http.server handler is serving, whole: pulumi-keycloak's HTTP
+    client sends its JSON bodies chunked, urllib with a length."""
+    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    chunks = []
+    while size := int(handler.rfile.readline().split(b";")[0], 16):
+        chunks.append(handler.rfile.read(size))
+        handler.rfile.readline()
+    handler.rfile.readline()  # the blank line after the last chunk
+    return b"".join(chunks)

@@ -45,19 +45,8 @@ class StoppingProxy:
             def log_message(self, *args):
                 pass
 
-            def _body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
-                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                # pulumi-keycloak's HTTP client sends its JSON bodies chunked.
-                chunks = []
-                while size := int(self.rfile.readline().split(b";")[0], 16):
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-                self.rfile.readline()  # the blank line after the last chunk
-                return b"".join(chunks)
-
             def _forward(self):
-                body = self._body()
+                body = harness.request_body(self)
                 upstream = http.client.HTTPConnection("127.0.0.1",
                                                       int(proxy.keycloak.url.rsplit(":", 1)[1]))
                 try:

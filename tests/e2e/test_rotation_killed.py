@@ -1,6 +1,6 @@
 """A rotation killed (SIGKILL to `make rotate` and everything it started) after each of its
 steps, then run again: it converges, the password the state keeps is the one Keycloak holds, the
-old one no longer logs in, and a pending new password is finished, never replaced by a third.
+old one no longer logs in, and a password the killed run sent works only if it is the kept one.
 
 The steps of `rotate --what user-password` (netbird_keycloak/rotate.py, the program's
 UserPassword): the rotation stamp is written to the stack file; `up` generates the new password
@@ -46,7 +46,7 @@ class KillingProxy:
                 pass
 
             def _forward(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = harness.request_body(self)
                 chosen = self.command == "PUT" and self.path.endswith("/reset-password") and \
                     proxy.when is not None and proxy.victim is not None
                 if chosen:
@@ -56,7 +56,8 @@ class KillingProxy:
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port)
                 upstream.request(self.command, self.path, body=body or None,
                                  headers={k: v for k, v in self.headers.items()
-                                          if k.lower() not in ("connection", "content-length")})
+                                          if k.lower() not in ("connection", "content-length",
+                                                               "transfer-encoding")})
                 answer = upstream.getresponse()
                 payload = answer.read()
                 if chosen:  # Keycloak holds the new password; Pulumi never hears it
@@ -112,17 +113,29 @@ def test_user_password_rotation_killed_after_each_step_then_run_again(project, n
         return harness.secret(harness.stack_driver.open_stack(STACK, project.path),
                               "netbird:userPassword")
 
+    def rotated() -> Optional[str]:
+        """The rotation stamp in the stack file (read while `rotate` may be rewriting it)."""
+        text = stack_file.read_text()
+        return ((yaml.safe_load(text) or {}).get("config") or {}).get(
+            "netbird:userPasswordRotated", "being written" if not text.strip() else None)
+
+    admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
+    realm = f"{STACK}-netbird"
+
     def logs_in(password: str) -> bool:
         outputs = {k: v.value for k, v in
                    harness.stack_driver.open_stack(STACK, project.path).outputs().items()}
-        return harness.user_token(outputs, password)[0] == 200
+        works = harness.user_token(outputs, password)[0] == 200
+        if not works:  # brute-force detection counts it: forgotten, so the next check is fair
+            user, = admin.get(f"/{realm}/users?username=netbird&exact=true")
+            admin("DELETE", f"/{realm}/attack-detection/brute-force/users/{user['id']}")
+        return works
 
     try:
         run("stack", "up")
         for step in ("the stamp is written", "the new password is kept, Keycloak not told",
                      "Keycloak holds it, the state does not know"):
-            old, stamp = kept(), yaml.safe_load(stack_file.read_text())["config"].get(
-                "netbird:userPasswordRotated")
+            old, stamp = kept(), rotated()
             proxy.sent.clear()
             proxy.when = {"the stamp is written": None,
                           "the new password is kept, Keycloak not told": "before",
@@ -130,8 +143,7 @@ def test_user_password_rotation_killed_after_each_step_then_run_again(project, n
             killed = proxy.victim = rotation()
             if proxy.when is None:  # killed the moment the stamp is in the stack file
                 deadline = time.monotonic() + 120
-                while yaml.safe_load(stack_file.read_text())["config"].get(
-                        "netbird:userPasswordRotated") == stamp:
+                while rotated() == stamp:
                     assert time.monotonic() < deadline and killed.poll() is None, step
                     time.sleep(0.01)
                 os.killpg(killed.pid, signal.SIGKILL)
@@ -142,10 +154,12 @@ def test_user_password_rotation_killed_after_each_step_then_run_again(project, n
             run("rotate", "--what", "user-password")
             now = kept()
             assert now != old, step
-            if proxy.sent:  # the pending password is finished, not replaced by a third one
-                assert proxy.sent == [now], step
             assert logs_in(now), step
             assert not logs_in(old), step
+            # A password the killed run sent works only if it is the one the state keeps: no
+            # credential is left working that nobody has.
+            for pending in proxy.sent:
+                assert logs_in(pending) == (pending == now), step
             assert harness.changes(harness.stack_driver.open_stack(STACK, project.path)
                                    .preview(color="never")) == {}, step
     finally:

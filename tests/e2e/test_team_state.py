@@ -280,9 +280,11 @@ def test_migration_from_file_state_keeps_secrets(server, native_keycloak, projec
         sampler.stop()
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert sampler.rounds > 10
+    # The secrets the program generated and keeps in the state. (The Keycloak admin password
+    # this stack's file sets is, by the engine's design, in its plugins' environment: the
+    # stated exposure of docs/security.md, not checked here.)
     assert sampler.holding({"backend client secret": before["backend_client_secret"],
-                            "user password": before["user_password"],
-                            "Keycloak admin password": keycloak.admin_password}) == []
+                            "user password": before["user_password"]}) == []
     assert "migrated: moved" in moved.stdout and "secrets equal" in moved.stdout
     assert before["backend_client_secret"] not in moved.stdout + moved.stderr
     migrated = Team(server, project, tmp_path_factory.mktemp("migrated-out"),
