@@ -19,8 +19,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from pulumi import automation as auto
-
 from bench.measure import scratch
 from netbird_keycloak import stack as driver
 from netbird_keycloak.keycloak_admin import KeycloakAdmin
@@ -109,8 +107,7 @@ def main() -> int:
                 "  keycloak:deploy: 'false'\n"
                 f"  keycloak:url: {keycloak.url}\n")
             stack = driver.open_stack(f"bench-{i}", work)
-            stack.set_config("keycloak:adminPassword",
-                             auto.ConfigValue(keycloak.admin_password, secret=True))
+            driver.set_secret(stack, "keycloak:adminPassword", keycloak.admin_password)
             up.append(timed(lambda: stack.up(color="never")))
             noop.append(timed(lambda: stack.preview(color="never")))
             empty_up.append(timed(lambda: empty.up(color="never")))

@@ -58,8 +58,7 @@ class Ours:
             "  keycloak:deploy: 'false'\n"
             f"  keycloak:url: {self.keycloak.url}\n")
         stack = driver.open_stack(name, self.work)
-        stack.set_config("keycloak:adminPassword",
-                         auto.ConfigValue(self.keycloak.admin_password, secret=True))
+        driver.set_secret(stack, "keycloak:adminPassword", self.keycloak.admin_password)
         return stack
 
     def run(self, command: str, name: str, profile: Path | None = None) -> float:
