@@ -4,6 +4,7 @@ import pulumi
 
 from components import adoption, guardrails, wiring
 from components.endpoints import endpoints
+from components.keycloak_database import switch_refusal
 from components.keycloak_server import KeycloakServer
 from components.master_realm import MasterRealmHardening
 from components.netbird_connector import NetBirdConnector
@@ -29,6 +30,12 @@ guardrails.register()
 # What an interrupted earlier `up` left unrecorded is taken over, not created again
 # (components/adoption.py).
 recorded = adoption.Recorded.of_this_stack()
+if settings.keycloak.deploy:  # a deployed Keycloak is never silently given an empty database
+    refusal = switch_refusal(settings.keycloak.database,
+                             recorded.last_output("keycloak_database"),
+                             settings.keycloak.confirm_database_switch, settings.netbird.realm)
+    if refusal:
+        raise pulumi.RunError(refusal)
 try:
     stale = adoption.StaleContainers(wiring.containers(settings), settings.keycloak.docker_host,
                                      settings.keycloak.docker_cert_path, recorded,
@@ -74,7 +81,7 @@ UserPassword(wiring.USER_PASSWORD, url=server.url, login=admin_login, realm=real
 urls = endpoints(settings.keycloak.url, settings.netbird.realm)
 pulumi.export("integration", settings.netbird.integration)
 pulumi.export("keycloak_url", settings.keycloak.url)
-if settings.keycloak.deploy:  # `make up` refuses to switch it unnoticed (scripts/stack.py)
+if settings.keycloak.deploy:  # the next run refuses to switch it unnoticed (above)
     pulumi.export("keycloak_database", settings.keycloak.database)
 pulumi.export("issuer_url", urls.issuer)
 pulumi.export("oidc_configuration_endpoint", urls.oidc_configuration)

@@ -113,8 +113,9 @@ class Recorded:
         # None: another backend, where only the CLI can tell. A file backend without the
         # stack's file has recorded nothing.
         state_file = file_state.path(project, stack)
-        self.cheap = None if state_file is None or file_state.compressed(state_file) else \
-            recorded_ids(file_state.resources(project, stack) or [])
+        self._in_file = None if state_file is None or file_state.compressed(state_file) else \
+            file_state.resources(project, stack) or []
+        self.cheap = None if self._in_file is None else recorded_ids(self._in_file)
 
     @classmethod
     def of_this_stack(cls) -> "Recorded":
@@ -122,9 +123,21 @@ class Recorded:
         return cls(project, stack, f"{pulumi.get_organization()}/{project}/{stack}")
 
     @cached_property
+    def resources(self) -> list[dict]:
+        return self._in_file if self._in_file is not None else \
+            _exported(self.qualified, self._run)
+
+    @cached_property
     def ids(self) -> dict[str, str]:
-        return self.cheap if self.cheap is not None else \
-            recorded_ids(_exported(self.qualified, self._run))
+        return recorded_ids(self.resources)
+
+    def last_output(self, key: str) -> Optional[Any]:
+        """A plain output of the stack as its last run recorded it (None: none)."""
+        for resource in self.resources:
+            if resource.get("type") == "pulumi:pulumi:Stack":
+                value = (resource.get("outputs") or {}).get(key)
+                return None if isinstance(value, dict) else value
+        return None
 
     def may_lack(self, names: list[str]) -> bool:
         """Whether an `up` ever ran and left one of these unrecorded (True when only the CLI

@@ -22,6 +22,21 @@ STOP_GRACE_SECONDS = 60
 PASSWORD_FILE = "/run/secrets/postgres-password"
 
 
+def switch_refusal(wanted: str, had: Optional[str], confirmed: bool,
+                   realm: str) -> Optional[str]:
+    """Why this run must not point a deployed Keycloak at another database (None: it may). A
+    new database starts empty: switching keycloak:database would leave the realm and its users
+    behind in the old one (its volume is kept, nothing is deleted) while the state still lists
+    them, so the switch needs the stack's confirmation for that run."""
+    if had is None or had == wanted or confirmed:
+        return None
+    return (f"keycloak:database changes from {had} to {wanted}: the new database starts empty, "
+            f"so Keycloak would come up without realm {realm!r} and its users (they stay in the "
+            "old database, whose volume is kept). Move them first (kc.sh export on the old "
+            "Keycloak, kc.sh import on the new one), then run once with `pulumi config set "
+            "keycloak:confirmDatabaseSwitch true`, and unset it afterwards. Nothing was changed.")
+
+
 def owner_label() -> docker.ContainerLabelArgs:
     """Marks a container as this stack's, so the program may remove it when an interrupted `up`
     left it unrecorded (components/adoption.py)."""

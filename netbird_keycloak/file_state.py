@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 
 def path(project: str, stack: str) -> Optional[Path]:
@@ -39,17 +39,3 @@ def resources(project: str, stack: str) -> Optional[list[dict]]:
         return None
     latest = json.loads(found.read_text()).get("checkpoint", {}).get("latest") or {}
     return latest.get("resources") or []
-
-
-def output(project: str, stack: str, key: str) -> tuple[bool, Any]:
-    """(known, value) of a plain (not secret) stack output as the last run recorded it."""
-    recorded = resources(project, stack)
-    if recorded is None:
-        return False, None
-    for resource in recorded:
-        if resource.get("type") == "pulumi:pulumi:Stack":
-            value = (resource.get("outputs") or {}).get(key)
-            if isinstance(value, dict) and "ciphertext" in value:
-                return False, None  # a secret: only the CLI can decrypt it
-            return True, value
-    return True, None

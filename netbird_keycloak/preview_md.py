@@ -87,8 +87,7 @@ def render(stack: str, steps: list[dict], counts: dict[str, int]) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     from components.settings import SettingsError  # noqa: PLC0415
     from netbird_keycloak.stack import POLICY_PACKS  # noqa: PLC0415 - needs the CLI
-    from netbird_keycloak.stack import (DatabaseSwitchRefused, _first_error, auto,
-                                        check_database_switch, open_stack)
+    from netbird_keycloak.stack import _first_error, auto, open_stack
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True)
@@ -97,11 +96,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     events: list[Any] = []
     stack = open_stack(args.stack, args.work_dir.resolve())
-    try:
-        check_database_switch(stack)  # the pull request shows the refusal `make up` would give
-    except DatabaseSwitchRefused as refused:
-        print(f"preview of stack {args.stack!r} refused: {refused}", file=sys.stderr)
-        return 1
     try:
         result = stack.preview(on_event=events.append, diff=True, color="never",
                                policy_packs=POLICY_PACKS)

@@ -194,17 +194,6 @@ def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
                                        opts=options)
 
 
-def last_output(stack: auto.Stack, key: str):
-    """A plain output as the stack's last run left it (None: none yet)."""
-    project = getattr(stack.workspace, "project_settings", None)
-    known, value = file_state.output(project().name, stack.name, key) if project else \
-        (False, None)
-    if known:
-        return value
-    found = stack.outputs().get(key)
-    return None if found is None else found.value
-
-
 def stack_file(work_dir: Path, name: str) -> Path:
     return Path(work_dir) / "stacks" / f"Pulumi.{name}.yaml"
 
@@ -251,33 +240,6 @@ def changed(summary: Optional[dict[str, int]]) -> dict[str, int]:
 
 class NoStackFile(Exception):
     """Raised before anything is created for a stack name without its stack file."""
-
-
-class DatabaseSwitchRefused(Exception):
-    """Raised before an up/preview that would point a deployed Keycloak at another database."""
-
-
-def check_database_switch(stack: auto.Stack, config: Optional[dict] = None) -> None:
-    """A new database starts empty: switching keycloak:database would leave the realm and its
-    users behind in the old one (its volume is kept, nothing is deleted) while the state still
-    lists them. So the switch is refused unless the stack confirms it for this run.
-    `config`: the stack file's settings when the caller read them already."""
-    config = stack_file_config(stack.workspace.work_dir, stack.name) if config is None else config
-    if not config_flag(config, "keycloak:deploy", True):
-        return
-    wanted = config.get("keycloak:database", "dev-file")
-    had = last_output(stack, "keycloak_database")
-    if had is None or had == wanted:
-        return
-    if config_flag(config, "keycloak:confirmDatabaseSwitch", False):
-        return
-    raise DatabaseSwitchRefused(
-        f"keycloak:database changes from {had} to {wanted}: the new database starts "
-        f"empty, so Keycloak would come up without realm {config.get('netbird:realm', 'netbird')!r}"
-        " and its users (they stay in the old database, whose volume is kept). Move them first "
-        "(kc.sh export on the old Keycloak, kc.sh import on the new one), "
-        "then run once with `pulumi config set keycloak:confirmDatabaseSwitch true`, and unset "
-        "it afterwards. Nothing was changed.")
 
 
 class EngineUnreachable(Exception):
@@ -367,10 +329,8 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
     config = stack_file_config(stack.workspace.work_dir, stack.name)
     if command in ("up", "preview", "refresh", "destroy"):
         check_docker_engine(stack, config=config)
-    if command in ("up", "preview"):
-        check_database_switch(stack, config)
     if PROFILE:
-        PROFILE.mark("checks (Docker engine, database switch)")
+        PROFILE.mark("checks (Docker engine)")
     if command == "up":
         changes = up(stack, out_dir, refresh, show, events)
     elif command == "preview":
