@@ -168,8 +168,11 @@ def test_replaced_keycloak_container_keeps_users_and_secrets_in_postgres(product
 def test_switching_the_database_is_refused_before_anything_changes(production, project):
     stack, _ = production
     container = _docker("inspect", "-f", "{{.Id}}", "keycloak-e2e-prod")
-    stack.set_config("keycloak:database", harness.stack_driver.auto.ConfigValue("dev-file"))
-    stack.set_config("keycloak:mode", harness.stack_driver.auto.ConfigValue("dev"))
+    # Back to a dev Keycloak on its dev-file database: valid settings, refused by the program.
+    switch = {"keycloak:database": ("dev-file", "postgres"), "keycloak:mode": ("dev", "production"),
+              "keycloak:optimized": ("false", "true")}
+    for key, (new, _) in switch.items():
+        stack.set_config(key, harness.stack_driver.auto.ConfigValue(new))
     try:
         code, out = harness.run_script(harness.stack_driver.main, "up", project=project,
                                        stack=stack.name)
@@ -177,8 +180,8 @@ def test_switching_the_database_is_refused_before_anything_changes(production, p
         preview_code, preview_out = harness.run_script(harness.preview_md.main, project=project,
                                                        stack=stack.name)
     finally:
-        stack.set_config("keycloak:database", harness.stack_driver.auto.ConfigValue("postgres"))
-        stack.set_config("keycloak:mode", harness.stack_driver.auto.ConfigValue("production"))
+        for key, (_, old) in switch.items():
+            stack.set_config(key, harness.stack_driver.auto.ConfigValue(old))
     assert code == 1
     assert "keycloak:database changes from postgres to dev-file" in out
     assert "keycloak:confirmDatabaseSwitch true" in out
