@@ -4,6 +4,8 @@ Pulumi project folder on a local file backend, a native Keycloak, and an Admin R
 from __future__ import annotations
 
 import contextlib
+import http.client
+import http.server
 import importlib.resources
 import io
 import json
@@ -283,6 +285,13 @@ class Sampler(threading.Thread):
                 for name, value in values.items() if value.encode() in data]
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler of a test's proxy: no access log in the test output."""
+
+    def log_message(self, *args):
+        pass
+
+
 def request_body(handler) -> bytes:
     """The body of the request an http.server handler is serving, whole: pulumi-keycloak's HTTP
     client sends its JSON bodies chunked, urllib with a length."""
@@ -294,3 +303,28 @@ def request_body(handler) -> bytes:
         handler.rfile.readline()
     handler.rfile.readline()  # the blank line after the last chunk
     return b"".join(chunks)
+
+
+def pass_on(handler, port: int, body: bytes):
+    """Sends the request an http.server handler is serving to 127.0.0.1:`port`, the body whole
+    with its length (hop-by-hop framing stays here); returns (answer, its payload)."""
+    upstream = http.client.HTTPConnection("127.0.0.1", port)
+    upstream.request(handler.command, handler.path, body=body or None,
+                     headers={k: v for k, v in handler.headers.items()
+                              if k.lower() not in ("connection", "transfer-encoding",
+                                                   "content-length")})
+    answer = upstream.getresponse()
+    return answer, answer.read()
+
+
+def relay(handler, answer, payload: bytes) -> None:
+    """Hands an upstream answer (http.client) back through an http.server handler, framed by
+    its length, the connection closed after it."""
+    handler.send_response(answer.status)
+    for key, value in answer.getheaders():
+        if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+            handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(payload)

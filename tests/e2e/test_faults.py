@@ -4,7 +4,6 @@ next `up` cannot finish."""
 
 from __future__ import annotations
 
-import http.client
 import http.server
 import threading
 from typing import Callable, Optional
@@ -41,23 +40,12 @@ class StoppingProxy:
         self.stopped_after = ""
         proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(harness.QuietHandler):
             def _forward(self):
                 body = harness.request_body(self)
-                upstream = http.client.HTTPConnection("127.0.0.1",
-                                                      int(proxy.keycloak.url.rsplit(":", 1)[1]))
                 try:
-                    # The body goes on whole, with its length: hop-by-hop framing stays here.
-                    upstream.request(self.command, self.path, body=body or None,
-                                     headers={k: v for k, v in self.headers.items()
-                                              if k.lower() not in ("connection",
-                                                                   "transfer-encoding",
-                                                                   "content-length")})
-                    answer = upstream.getresponse()
-                    payload = answer.read()
+                    answer, payload = harness.pass_on(
+                        self, int(proxy.keycloak.url.rsplit(":", 1)[1]), body)
                 except OSError:  # Keycloak is gone: hang up, as a stopped server would
                     self.close_connection = True
                     return
@@ -67,14 +55,7 @@ class StoppingProxy:
                     proxy.stopped_after = f"{self.command} {self.path}"
                     proxy.keycloak.stop()
                     proxy.close()  # before answering: the read-back finds nobody listening
-                self.send_response(answer.status)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(payload)
+                harness.relay(self, answer, payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = _forward
 

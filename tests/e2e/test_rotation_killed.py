@@ -12,7 +12,6 @@ reaches Pulumi.
 
 from __future__ import annotations
 
-import http.client
 import http.server
 import json
 import os
@@ -41,10 +40,7 @@ class KillingProxy:
         self.sent: list[str] = []  # the passwords of the intercepted requests
         proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(harness.QuietHandler):
             def _forward(self):
                 body = harness.request_body(self)
                 chosen = self.command == "PUT" and self.path.endswith("/reset-password") and \
@@ -53,23 +49,10 @@ class KillingProxy:
                     proxy.sent.append(json.loads(body)["value"])
                     if proxy.when == "before":
                         return proxy.kill()
-                upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port)
-                upstream.request(self.command, self.path, body=body or None,
-                                 headers={k: v for k, v in self.headers.items()
-                                          if k.lower() not in ("connection", "content-length",
-                                                               "transfer-encoding")})
-                answer = upstream.getresponse()
-                payload = answer.read()
+                answer, payload = harness.pass_on(self, proxy.upstream_port, body)
                 if chosen:  # Keycloak holds the new password; Pulumi never hears it
                     return proxy.kill()
-                self.send_response(answer.status)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(payload)
+                harness.relay(self, answer, payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = _forward
 
