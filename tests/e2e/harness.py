@@ -4,8 +4,8 @@ Pulumi project folder on a local file backend, a native Keycloak, and an Admin R
 from __future__ import annotations
 
 import contextlib
-import http.client
-import http.server
+import http.client as http_client
+import http.server as http_server
 import importlib.resources
 import io
 import json
@@ -285,7 +285,7 @@ class Sampler(threading.Thread):
                 for name, value in values.items() if value.encode() in data]
 
 
-class QuietHandler(http.server.BaseHTTPRequestHandler):
+class QuietHandler(http_server.BaseHTTPRequestHandler):
     """A request handler of a test's proxy: no access log in the test output."""
 
     def log_message(self, *args):
@@ -308,7 +308,7 @@ def request_body(handler) -> bytes:
 def pass_on(handler, port: int, body: bytes):
     """Sends the request an http.server handler is serving to 127.0.0.1:`port`, the body whole
     with its length (hop-by-hop framing stays here); returns (answer, its payload)."""
-    upstream = http.client.HTTPConnection("127.0.0.1", port)
+    upstream = http_client.HTTPConnection("127.0.0.1", port)
     upstream.request(handler.command, handler.path, body=body or None,
                      headers={k: v for k, v in handler.headers.items()
                               if k.lower() not in ("connection", "transfer-encoding",

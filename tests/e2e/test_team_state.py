@@ -264,7 +264,13 @@ def test_migration_from_file_state_keeps_secrets(server, native_keycloak, projec
         "netbird:protectRealm": "false"})
     stack.set_config("keycloak:adminPassword",
                      harness.stack_driver.auto.ConfigValue(keycloak.admin_password, secret=True))
-    stack.up(color="never")
+    # `make up` in a process of its own, as an operator runs it (this pytest process has served
+    # many programs by now; the SDK keeps some of its state process-wide).
+    deployed = subprocess.run(
+        [sys.executable, "-m", "netbird_keycloak.stack", "up", "--stack", "migrated",
+         "--work-dir", str(project.path), "--out", str(tmp_path_factory.mktemp("file-out"))],
+        capture_output=True, text=True, timeout=600)
+    assert deployed.returncode == 0, (deployed.stdout + deployed.stderr)[-3000:]
     before = {k: v.value for k, v in stack.outputs().items()}
     target = server.backend(f"migrated_{RUN}")
     # Every process's argv and environment are read while the migration decrypts and moves
