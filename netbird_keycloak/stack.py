@@ -168,10 +168,11 @@ def one_of_many(program: Callable[[], None]) -> Callable[[], None]:
     """`program`, runnable again in this process. The SDK keeps the callback server (resource
     transforms: guardrails, adoption) of every earlier run in a class list and stops them all at
     the end of each run; the earlier ones belong to event loops that are gone, and stopping them
-    fails the run ("The future belongs to a different loop"). They are stopped already. And the
-    SDK's settings can hand a later run an earlier run's (stopped) server as their default: the
-    engine then cannot reach this run's transforms ("connection refused", seen once in a full
-    test run); this run's own server is made on first use instead."""
+    fails the run ("The future belongs to a different loop"). They are stopped already. The
+    SDK's settings property for the server also keeps the first value set as its default for
+    every later context; cleared, this run makes its own server on first use. (One failure is
+    not explained by either: in a pytest process that has served many programs, the engine once
+    found no server at the address it was given; the project runs one program per process.)"""
     def run() -> None:
         _CallbackServicer._servicers.clear()
         pulumi.runtime.settings.SETTINGS.callbacks = None
