@@ -30,18 +30,19 @@ guardrails.register()
 # What an interrupted earlier `up` left unrecorded is taken over, not created again
 # (components/adoption.py).
 recorded = adoption.Recorded.of_this_stack()
-if settings.keycloak.deploy:  # a deployed Keycloak is never silently given an empty database
+try:
+    # A deployed Keycloak is never silently given another, empty database.
     refusal = switch_refusal(settings.keycloak.database,
                              recorded.last_output("keycloak_database"),
-                             settings.keycloak.confirm_database_switch, settings.netbird.realm)
-    if refusal:
-        raise pulumi.RunError(refusal)
-try:
+                             settings.keycloak.confirm_database_switch,
+                             settings.netbird.realm) if settings.keycloak.deploy else None
     stale = adoption.StaleContainers(wiring.containers(settings), settings.keycloak.docker_host,
                                      settings.keycloak.docker_cert_path, recorded,
                                      adoption.this_stack())
-except adoption.AdoptionRefused as error:
+except adoption.AdoptionRefused as error:  # the state could not be read, or a foreign container
     raise pulumi.RunError(str(error)) from None
+if refusal:
+    raise pulumi.RunError(refusal)
 
 kept = StackSecrets(wiring.SECRETS, settings)
 server = KeycloakServer(wiring.SERVER, settings.keycloak, docker_provider(settings.keycloak),
