@@ -89,7 +89,7 @@ def recorded_ids(resources: list[dict]) -> dict[str, str]:
 
 def _exported(stack: str, run: Callable[..., subprocess.CompletedProcess]) -> list[dict]:
     """The resources of the stack's state as the CLI exports them (secrets stay encrypted)."""
-    root = os.environ.get("PULUMI_CLI_ROOT")  # the bootstrap's CLI, as the driver runs it
+    root = os.environ.get("PULUMI_CLI_ROOT")  # the bootstrap's CLI, as `make` runs it
     cli = os.path.join(root, "bin", "pulumi") if root else shutil.which("pulumi")
     if cli is None:
         raise AdoptionRefused(

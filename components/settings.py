@@ -371,7 +371,7 @@ class KeycloakSettings(Section):
 
     @property
     def admin_base_url(self) -> str:
-        """The base URL Pulumi (and the driver's adoption check) reach Keycloak's Admin API at:
+        """The base URL Pulumi (and the program's adoption lookups) reach Keycloak's Admin API at:
         the public URL for an existing or remote Keycloak, else the published port here."""
         if not self.deploy or self.remote_docker:
             return self.url

@@ -15,8 +15,8 @@ import pulumi
 
 from components.settings import GENERATED_LENGTH, Settings
 
-# The stash of each generated secret, by the setting that overrides it. The driver reads them
-# back from the state under these names (netbird_keycloak/stack_settings.py, kept_secrets).
+# The stash of each generated secret, by the setting that overrides it. Rotation and the tests
+# read them back from the state under these names (netbird_keycloak/stack_settings.py).
 STASHES = {
     "keycloak:adminClientSecret": "admin-client-secret",
     "keycloak:adminPassword": "bootstrap-secret",

@@ -1,4 +1,5 @@
-"""The names `__main__.py` gives its components, and what follows from them for the driver."""
+"""The names `__main__.py` gives its components, and what follows from them (what adoption looks
+for, which containers a stack runs)."""
 
 from __future__ import annotations
 
