@@ -82,9 +82,16 @@ def import_id(declared: Declared, realm: str, object_id: str, scope_id: str = ""
     return f"{realm}/{object_id}"
 
 
+def live(resources: list[dict]) -> list[dict]:
+    """The resources of a state but those a replacement left marked for deletion: after an
+    interrupted `up` the state holds both the new and the old one under one name."""
+    return [r for r in resources if not r.get("delete")]
+
+
 def recorded_ids(resources: list[dict]) -> dict[str, str]:
     """{resource name: id} of the custom resources a state records."""
-    return {r["urn"].rsplit("::", 1)[1]: r.get("id", "") for r in resources if r.get("custom")}
+    return {r["urn"].rsplit("::", 1)[1]: r.get("id", "") for r in live(resources)
+            if r.get("custom")}
 
 
 def _exported(stack: str, run: Callable[..., subprocess.CompletedProcess]) -> list[dict]:

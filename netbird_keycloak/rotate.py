@@ -31,6 +31,7 @@ from typing import Callable, Optional
 from pulumi import automation as auto
 
 from components import stack_secrets, wiring
+from components.adoption import live
 from components.settings import Settings
 from netbird_keycloak import ROOT, stack_settings
 from netbird_keycloak import stack as driver
@@ -62,7 +63,7 @@ def rotate_backend_secret(stack: auto.Stack, settings: Settings, up: Callable[[]
 
 def recorded(resources: list[dict], name: str, output: str) -> Optional[str]:
     """An output of the program's resource `name` as the state records it, None if absent."""
-    for resource in resources:
+    for resource in live(resources):
         if resource["urn"].endswith(f"::{name}"):
             return stack_settings.state_value((resource.get("outputs") or {}).get(output))
     return None

@@ -504,9 +504,10 @@ def _first_error(text: str) -> str:
     if "marked for protection" in text:
         return PROTECTED_HINT
     lines = [line.strip() for line in text.splitlines()]
-    for line in lines:
-        if line.startswith("- ") and ": " in line:  # a settings problem: "- key: why. Fix: …"
-            return line[2:]
+    if SettingsError.HEADLINE in text:  # its first problem: "- key: why. Fix: …"
+        after = text[text.index(SettingsError.HEADLINE):].splitlines()
+        return next((line.strip()[2:] for line in after if line.strip().startswith("- ")),
+                    SettingsError.HEADLINE)
     for line in lines:
         if line.startswith("error:") and "update failed" not in line \
                 and "preview failed" not in line:

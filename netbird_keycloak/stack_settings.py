@@ -9,6 +9,7 @@ from typing import Optional
 
 from pulumi import automation as auto
 
+from components.adoption import live
 from components.settings import RawValue, Settings, SettingsError, parse_settings
 from components.stack_secrets import STASH_TYPE, STASHES
 
@@ -37,7 +38,7 @@ def kept_secrets(resources: list[dict]) -> dict[str, str]:
     by the setting that would choose them, from a state export with its secrets shown."""
     keys = {name: key for key, name in STASHES.items()}
     found = {}
-    for resource in resources:
+    for resource in live(resources):
         name = resource["urn"].rsplit("::", 1)[-1]
         value = (resource.get("outputs") or {}).get("output")
         if resource.get("type") == STASH_TYPE and name in keys and value is not None:

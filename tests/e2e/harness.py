@@ -11,12 +11,13 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 
@@ -328,3 +329,100 @@ def relay(handler, answer, payload: bytes) -> None:
     handler.send_header("Connection", "close")
     handler.end_headers()
     handler.wfile.write(payload)
+
+
+def pipe(source: socket.socket, target: socket.socket) -> None:
+    """Copies what `source` sends to `target` until either side closes, then closes both
+    directions of both (run one per direction, each in a thread)."""
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class EngineOverTcp:
+    """This machine's Docker engine at tcp://127.0.0.1:<port> (its unix socket relayed). To the
+    program that is a Docker host on another machine, so Pulumi reaches Keycloak at
+    `keycloak:url`, where a test can put a proxy; the containers are the local engine's."""
+
+    def __init__(self, engine_socket: str = "/var/run/docker.sock"):
+        self.engine_socket = engine_socket
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            engine = socket.socket(socket.AF_UNIX)
+            engine.connect(self.engine_socket)
+            threading.Thread(target=pipe, args=(client, engine), daemon=True).start()
+            threading.Thread(target=pipe, args=(engine, client), daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+class SignallingProxy:
+    """Keycloak's front door for a test that interrupts a command at an exact point: passes
+    requests to 127.0.0.1:`upstream_port`; while armed (`victim` a process started in a session
+    of its own, `when` "before" or "after"), the first request for which `chosen(method, path,
+    body)` returns a value (kept in `sent`) makes it send `sig` to the victim's process group,
+    before forwarding the request or after Keycloak answered it. After SIGKILL it hangs up (the
+    answer reaches nobody); after another signal it relays the answer, as Keycloak would."""
+
+    def __init__(self, upstream_port: int, chosen: Callable[[str, str, bytes], Optional[str]],
+                 sig: int = signal.SIGKILL):
+        self.victim: Optional[subprocess.Popen] = None
+        self.when: Optional[str] = None  # "before" or "after"
+        self.sent: list[str] = []
+        proxy = self
+
+        class Handler(QuietHandler):
+            def _forward(self):
+                body = request_body(self)
+                hit = proxy.when is not None and proxy.victim is not None and \
+                    chosen(self.command, self.path, body)
+                if hit:
+                    proxy.sent.append(hit)
+                    if proxy.when == "before":
+                        proxy.interrupt()
+                        if sig == signal.SIGKILL:
+                            return
+                answer, payload = pass_on(self, upstream_port, body)
+                if hit and proxy.when == "after":
+                    proxy.interrupt()
+                    if sig == signal.SIGKILL:
+                        return
+                relay(self, answer, payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        self.sig = sig
+        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def interrupt(self) -> None:
+        os.killpg(self.victim.pid, self.sig)
+        self.when = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -5,6 +5,9 @@ next `up` cannot finish."""
 from __future__ import annotations
 
 import http.server
+import signal
+import subprocess
+import sys
 import threading
 from typing import Callable, Optional
 
@@ -156,3 +159,42 @@ def test_keycloak_stopped_mid_up_then_next_up_converges(project, tmp_path):
         keycloak.stop()
     harness.record_fault("Keycloak stopped mid-up (twice): error names the cause and what was "
                          "not applied; next up converges, one of each object, no 409")
+
+
+def test_ctrl_c_mid_up_says_so_leaves_no_lock_and_the_next_up_converges(project, native_keycloak,
+                                                                        tmp_path):
+    """Ctrl-C (SIGINT to the command's process group, as a terminal sends it) the moment Keycloak
+    created the realm: `make up` exits 130 saying what happened, with the engine gone and the
+    stack's lock released, so the operator's next `make up` (no `make unlock`) finishes it."""
+    keycloak = native_keycloak.wait_ready()
+    proxy = harness.SignallingProxy(
+        int(keycloak.url.rsplit(":", 1)[1]),
+        lambda method, path, body: "realm" if method == "POST" and path == "/admin/realms"
+        else None, signal.SIGINT)
+    stack = project.on_keycloak("ctrl-c", keycloak, {"keycloak:url": proxy.url})
+    command = [sys.executable, "-m", "netbird_keycloak.cli", "up", "--stack", stack.name,
+               "--work-dir", str(project.path), "--out", str(tmp_path / "out")]
+    try:
+        proxy.when = "after"
+        proxy.victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, start_new_session=True)
+        out, err = proxy.victim.communicate(timeout=600)
+        assert proxy.sent, "the up ended before it created the realm: " + (out + err)[-3000:]
+        assert proxy.victim.returncode == 130, (out + err)[-3000:]
+        assert "interrupted" in err, err[-3000:]
+        # Nothing of the interrupted run is left running to hold the lock.
+        assert subprocess.run(["pgrep", "-s", str(proxy.victim.pid)],
+                              capture_output=True).returncode == 1
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
+        assert _kc_object_counts(admin, "ctrl-c-netbird") == {
+            "realms": 1, "users named netbird": 1, "netbird-client": 1, "netbird-backend": 1,
+            "audience scopes": 1, "audience mappers": 1}
+        assert harness.changes(stack.preview(color="never")) == {}
+    finally:
+        subprocess.run(command[:3] + ["destroy"] + command[4:], capture_output=True,
+                       timeout=600)
+        proxy.close()
+    harness.record_fault("Ctrl-C mid-up: exits 130 with the engine gone and no lock left; the "
+                         "next up converges")

@@ -114,6 +114,8 @@ def test_each_customer_administers_its_own_realm_only(customers):
     roles = admin.get("/master/users?username=service-account-netbird-keycloak-cust-a")
     mapped = admin.get(f"/master/users/{roles[0]['id']}/role-mappings/realm")
     assert "admin" not in {r["name"] for r in mapped}
+    harness.record_hardening("a customer's account: 403 on other realms and the master realm's "
+                             "accounts")
 
 
 def test_second_fleet_up_changes_nothing(customers):

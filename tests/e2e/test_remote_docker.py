@@ -131,19 +131,6 @@ def tls_host(second_engine, tmp_path_factory):
     listener = socket.create_server(("127.0.0.1", 0))
     upstream = second_engine[len("tcp://"):].split(":")
 
-    def pipe(source, target):
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
     def serve():
         while True:
             try:
@@ -157,8 +144,8 @@ def tls_host(second_engine, tmp_path_factory):
                 continue
             clients.append(dict(x[0] for x in conn.getpeercert()["subject"])["commonName"])
             engine = socket.create_connection((upstream[0], int(upstream[1])))
-            threading.Thread(target=pipe, args=(conn, engine), daemon=True).start()
-            threading.Thread(target=pipe, args=(engine, conn), daemon=True).start()
+            threading.Thread(target=harness.pipe, args=(conn, engine), daemon=True).start()
+            threading.Thread(target=harness.pipe, args=(engine, conn), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     yield f"tcp://127.0.0.1:{listener.getsockname()[1]}", str(client), clients

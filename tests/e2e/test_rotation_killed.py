@@ -1,150 +1,175 @@
 """A rotation killed (SIGKILL to `make rotate` and everything it started) after each of its
-steps, then run again: it converges, the password the state keeps is the one Keycloak holds, the
-old one no longer logs in, and a password the killed run sent works only if it is the kept one.
+steps, then run again: it converges, the secret the state keeps is the one Keycloak holds, the
+old one no longer works, and a secret the killed run sent works only if it is the kept one.
 
-The steps of `rotate --what user-password` (netbird_keycloak/rotate.py, the program's
-UserPassword): the rotation stamp is written to the stack file; `up` generates the new password
-into the state; it sends it to Keycloak; the state records that Keycloak holds it. A proxy in
-front of a real (native) Keycloak kills the rotation at the exact moments between those steps:
-before the new password reaches Keycloak, and after Keycloak took it but before its answer
-reaches Pulumi.
+The steps of `rotate --what user-password|admin-client-secret` (netbird_keycloak/rotate.py; in
+the program UserPassword, PulumiServiceAccount): the rotation stamp is written to the stack
+file; `up` generates the new secret into the state; it sends it to Keycloak; the state records
+that Keycloak holds it. A proxy in front of a real Keycloak kills the rotation at the exact
+moments between those steps: before the new secret reaches Keycloak, and after Keycloak took it
+but before its answer reaches Pulumi.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
-import threading
 import time
-from typing import Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
 
 import yaml
 
+from components.stack_secrets import ROTATED_BY
 from tests.e2e import harness
 
-STACK = "rotkill"
+STEPS = {"the stamp is written": None,
+         "the new secret is kept, Keycloak not told": "before",
+         "Keycloak holds it, the state does not know": "after"}
 
 
-class KillingProxy:
-    """Passes requests to Keycloak; on the chosen request it kills the rotation either before
-    forwarding it (`before`) or after Keycloak answered it (`after`), and hangs up."""
+@dataclass
+class Rotation:
+    """One kind of rotation of one stack of the test project."""
 
-    def __init__(self, upstream: str):
-        self.upstream_port = int(upstream.rsplit(":", 1)[1])
-        self.victim: Optional[subprocess.Popen] = None
-        self.when: Optional[str] = None  # "before" or "after"
-        self.sent: list[str] = []  # the passwords of the intercepted requests
-        proxy = self
+    project: harness.Project
+    stack: str
+    out: Path
+    what: str  # rotate --what
+    key: str  # the secret it rotates (components/stack_secrets.py)
+    proxy: harness.SignallingProxy
+    works: Callable[[str], bool]  # whether Keycloak takes this secret
 
-        class Handler(harness.QuietHandler):
-            def _forward(self):
-                body = harness.request_body(self)
-                chosen = self.command == "PUT" and self.path.endswith("/reset-password") and \
-                    proxy.when is not None and proxy.victim is not None
-                if chosen:
-                    proxy.sent.append(json.loads(body)["value"])
-                    if proxy.when == "before":
-                        return proxy.kill()
-                answer, payload = harness.pass_on(self, proxy.upstream_port, body)
-                if chosen:  # Keycloak holds the new password; Pulumi never hears it
-                    return proxy.kill()
-                harness.relay(self, answer, payload)
+    def command(self, module: str, *args: str) -> list[str]:
+        return [sys.executable, "-m", f"netbird_keycloak.{module}", *args, "--stack", self.stack,
+                "--work-dir", str(self.project.path), "--out", str(self.out)]
 
-            do_GET = do_POST = do_PUT = do_DELETE = _forward
+    def run(self, module: str, *args: str, step: str = "") -> str:
+        done = subprocess.run(self.command(module, *args), capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, f"{step}: {(done.stdout + done.stderr)[-3000:]}"
+        return done.stdout
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", harness.free_port()),
-                                                      Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+    def kept(self) -> str:
+        return harness.secret(harness.stack_driver.open_stack(self.stack, self.project.path),
+                              self.key)
 
-    def kill(self) -> None:
-        os.killpg(self.victim.pid, signal.SIGKILL)
-        self.when = None
+    def stamp(self) -> Optional[str]:
+        """The rotation stamp in the stack file (read while `rotate` may be rewriting it)."""
+        text = (self.project.path / "stacks" / f"Pulumi.{self.stack}.yaml").read_text()
+        return ((yaml.safe_load(text) or {}).get("config") or {}).get(
+            ROTATED_BY[self.key], "being written" if not text.strip() else None)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def killed_after_each_step_then_run_again(self) -> None:
+        for step, when in STEPS.items():
+            old, stamp = self.kept(), self.stamp()
+            self.proxy.sent.clear()
+            self.proxy.when = when
+            killed = self.proxy.victim = subprocess.Popen(
+                self.command("rotate", "--what", self.what), stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+            if when is None:  # killed the moment the stamp is in the stack file
+                deadline = time.monotonic() + 120
+                while self.stamp() == stamp:
+                    assert time.monotonic() < deadline and killed.poll() is None, step
+                    time.sleep(0.01)
+                os.killpg(killed.pid, signal.SIGKILL)
+            assert killed.wait(timeout=300) == -signal.SIGKILL, step
+            self.proxy.victim = None
+            # The lock the killed run left, if it got that far (`make state-unlock`).
+            subprocess.run(self.command("stack", "unlock"), capture_output=True, timeout=120)
+            self.run("rotate", "--what", self.what, step=step)
+            now = self.kept()
+            assert now != old, step
+            assert self.works(now), step
+            assert not self.works(old), step
+            # The secret the killed run generated is the one finished, never a third one
+            # (Keycloak may hold it); anything else it sent works only if it is the kept one.
+            if self.proxy.sent:
+                assert now == self.proxy.sent[0], step
+            for pending in self.proxy.sent:
+                assert self.works(pending) == (pending == now), step
+            assert harness.changes(harness.stack_driver.open_stack(
+                self.stack, self.project.path).preview(color="never")) == {}, step
 
 
 def test_user_password_rotation_killed_after_each_step_then_run_again(project, native_keycloak,
                                                                       tmp_path):
     keycloak = native_keycloak.wait_ready()
-    proxy = KillingProxy(keycloak.url)
-    project.on_keycloak(STACK, keycloak, {"keycloak:url": proxy.url})
-    out = tmp_path / "out"
-    stack_file = project.path / "stacks" / f"Pulumi.{STACK}.yaml"
 
-    def command(module: str, *args: str) -> list[str]:
-        return [sys.executable, "-m", f"netbird_keycloak.{module}", *args, "--stack", STACK,
-                "--work-dir", str(project.path), "--out", str(out)]
+    def new_password(method: str, path: str, body: bytes) -> Optional[str]:
+        return json.loads(body)["value"] \
+            if method == "PUT" and path.endswith("/reset-password") else None
 
-    def run(module: str, *args: str) -> str:
-        done = subprocess.run(command(module, *args), capture_output=True, text=True,
-                              timeout=600)
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-        return done.stdout
-
-    def rotation() -> subprocess.Popen:
-        return subprocess.Popen(command("rotate", "--what", "user-password"),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-
-    def kept() -> str:
-        return harness.secret(harness.stack_driver.open_stack(STACK, project.path),
-                              "netbird:userPassword")
-
-    def rotated() -> Optional[str]:
-        """The rotation stamp in the stack file (read while `rotate` may be rewriting it)."""
-        text = stack_file.read_text()
-        return ((yaml.safe_load(text) or {}).get("config") or {}).get(
-            "netbird:userPasswordRotated", "being written" if not text.strip() else None)
-
+    proxy = harness.SignallingProxy(int(keycloak.url.rsplit(":", 1)[1]), new_password)
+    stack = "rotkill"
+    project.on_keycloak(stack, keycloak, {"keycloak:url": proxy.url})
     admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
-    realm = f"{STACK}-netbird"
+    realm = f"{stack}-netbird"
 
     def logs_in(password: str) -> bool:
         outputs = {k: v.value for k, v in
-                   harness.stack_driver.open_stack(STACK, project.path).outputs().items()}
+                   harness.stack_driver.open_stack(stack, project.path).outputs().items()}
         works = harness.user_token(outputs, password)[0] == 200
         if not works:  # brute-force detection counts it: forgotten, so the next check is fair
             user, = admin.get(f"/{realm}/users?username=netbird&exact=true")
             admin("DELETE", f"/{realm}/attack-detection/brute-force/users/{user['id']}")
         return works
 
+    rotation = Rotation(project, stack, tmp_path / "out", "user-password",
+                        "netbird:userPassword", proxy, logs_in)
     try:
-        run("stack", "up")
-        for step in ("the stamp is written", "the new password is kept, Keycloak not told",
-                     "Keycloak holds it, the state does not know"):
-            old, stamp = kept(), rotated()
-            proxy.sent.clear()
-            proxy.when = {"the stamp is written": None,
-                          "the new password is kept, Keycloak not told": "before",
-                          "Keycloak holds it, the state does not know": "after"}[step]
-            killed = proxy.victim = rotation()
-            if proxy.when is None:  # killed the moment the stamp is in the stack file
-                deadline = time.monotonic() + 120
-                while rotated() == stamp:
-                    assert time.monotonic() < deadline and killed.poll() is None, step
-                    time.sleep(0.01)
-                os.killpg(killed.pid, signal.SIGKILL)
-            assert killed.wait(timeout=300) == -signal.SIGKILL, step
-            proxy.victim = None
-            # The lock the killed run left, if it got that far (`make state-unlock`).
-            subprocess.run(command("stack", "unlock"), capture_output=True, timeout=120)
-            run("rotate", "--what", "user-password")
-            now = kept()
-            assert now != old, step
-            assert logs_in(now), step
-            assert not logs_in(old), step
-            # A password the killed run sent works only if it is the one the state keeps: no
-            # credential is left working that nobody has.
-            for pending in proxy.sent:
-                assert logs_in(pending) == (pending == now), step
-            assert harness.changes(harness.stack_driver.open_stack(STACK, project.path)
-                                   .preview(color="never")) == {}, step
+        rotation.run("stack", "up")
+        rotation.killed_after_each_step_then_run_again()
+        harness.record_hardening("user password rotation killed after each step converges")
     finally:
         proxy.when = None
-        subprocess.run(command("stack", "destroy"), capture_output=True, timeout=600)
+        subprocess.run(rotation.command("stack", "destroy"), capture_output=True, timeout=600)
+        proxy.close()
+
+
+def test_admin_client_secret_rotation_killed_after_each_step_then_run_again(project, tmp_path):
+    """On a Keycloak container the stack deploys; the engine is reached over tcp:// so that
+    Pulumi logs in through `keycloak:url`, the proxy (harness.EngineOverTcp)."""
+    engine = harness.EngineOverTcp()
+    http_port = harness.free_port()
+    container = f"{harness.TEST_PREFIX}-rotkill-admin"
+
+    def new_secret(method: str, path: str, body: bytes) -> Optional[str]:
+        chosen = method == "PUT" and re.search(r"/admin/realms/master/clients/[^/?]+$", path)
+        return json.loads(body).get("secret") if chosen else None
+
+    proxy = harness.SignallingProxy(http_port, new_secret)
+    stack = "rotkill-admin"
+    project.stack(stack, {
+        "netbird:domain": "netbird.rotkill-admin.test", "netbird:protectRealm": "false",
+        "keycloak:image": harness.KEYCLOAK_IMAGE, "keycloak:networkMode": "host",
+        "keycloak:httpPort": str(http_port), "keycloak:managementPort": str(harness.free_port()),
+        "keycloak:containerName": container, "keycloak:volumeName": f"{container}-data",
+        "docker:host": engine.url, "keycloak:url": proxy.url})
+
+    def logs_in(secret: str) -> bool:
+        return harness.admin_login(f"http://127.0.0.1:{http_port}",
+                                   client_id="netbird-keycloak-admin",
+                                   client_secret=secret)[0] == 200
+
+    rotation = Rotation(project, stack, tmp_path / "out", "admin-client-secret",
+                        "keycloak:adminClientSecret", proxy, logs_in)
+    try:
+        rotation.run("stack", "up")
+        rotation.killed_after_each_step_then_run_again()
+        harness.record_hardening("admin client secret rotation killed after each step "
+                                 "converges")
+    finally:
+        proxy.when = None
+        subprocess.run(rotation.command("stack", "destroy"), capture_output=True, timeout=600)
+        proxy.close()
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "-f", f"{container}-data"],
+                       capture_output=True)
+        engine.close()
