@@ -61,6 +61,15 @@ class _Master:
             raise HandOffFailed(f"{method} /admin/realms/{MASTER}{path}: {status} {answer}")
         return answer
 
+    def administers(self) -> bool:
+        """Whether this login may manage the master realm's clients: a client that a killed
+        hand-off created, but did not yet grant `admin`, logs in and may do nothing."""
+        status, answer = http("GET", f"{self.base}/admin/realms/{MASTER}/clients?first=0&max=1",
+                              token=self.token, timeout=TIMEOUT)
+        if status == 0:
+            raise HandOffFailed(f"Keycloak at {self.base} does not answer: {answer}")
+        return status == 200
+
     def client(self, client_id: str) -> Optional[dict]:
         found = self("GET", f"/clients?clientId={urllib.parse.quote(client_id)}")
         return next((c for c in found if c["clientId"] == client_id), None)
@@ -130,12 +139,14 @@ def _locked_out(props: dict) -> HandOffFailed:
 class _Provider(ResourceProvider):
     def _hand_off(self, props: dict, old_secret: str = "") -> dict:
         base = props["url"].rstrip("/")
-        # The permanent client first: after the first run it is the one that works.
-        admin = _Master.login(base, props["client_id"], props["client_secret"])
-        if admin is None and old_secret:  # a secret rotation: the current one still logs in
-            admin = _Master.login(base, props["client_id"], old_secret)
-        if admin is None and props.get("bootstrap_secret"):
-            admin = _Master.login(base, BOOTSTRAP_CLIENT_ID, props["bootstrap_secret"])
+        # The permanent client first: after the first run it is the one that works; its old
+        # secret while a rotation is unfinished; the temporary admin before the first hand-off.
+        candidates = ((props["client_id"], props["client_secret"]),
+                      (props["client_id"], old_secret),
+                      (BOOTSTRAP_CLIENT_ID, props.get("bootstrap_secret")))
+        admin = next((a for a in (_Master.login(base, client, secret)
+                                  for client, secret in candidates if secret)
+                      if a is not None and a.administers()), None)
         if admin is None:
             raise _locked_out(props)
         ident = _ensure_client(admin, props)

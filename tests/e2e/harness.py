@@ -376,6 +376,40 @@ class EngineOverTcp:
         self.listener.close()
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process `pid` started, however deep, from /proc's parent links."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended while we looked
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL to a process and everything it started, as when the machine or its cgroup dies.
+    A kill of its process group is not that: the engine starts each plugin in a process group of
+    its own, so the plugins would live on, orphaned. The tree is stopped first (SIGSTOP) until it
+    grows no more, so nothing it starts meanwhile escapes."""
+    stopped: set[int] = set()
+    while tree := ({pid} | descendants(pid)) - stopped:
+        for member in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(member, signal.SIGSTOP)
+        stopped |= tree
+    for member in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+
+
 class SignallingProxy:
     """Keycloak's front door for a test that interrupts a command at an exact point: passes
     requests to 127.0.0.1:`upstream_port`; while armed (`victim` a process started in a session
@@ -416,7 +450,10 @@ class SignallingProxy:
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def interrupt(self) -> None:
-        os.killpg(self.victim.pid, self.sig)
+        if self.sig == signal.SIGKILL:
+            kill_tree(self.victim.pid)
+        else:  # as a terminal sends it: to the command's process group
+            os.killpg(self.victim.pid, self.sig)
         self.when = None
 
     @property

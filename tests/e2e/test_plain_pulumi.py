@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -214,7 +213,7 @@ def test_an_up_killed_during_the_hand_off_is_finished_by_the_next_plain_up(tmp_p
                     break
             time.sleep(0.05)
         assert up.poll() is None, "the up ended before the hand-off could be interrupted"
-        os.killpg(up.pid, signal.SIGKILL)
+        harness.kill_tree(up.pid)
         up.wait()
         p.typed(f"pulumi cancel --yes --non-interactive --stack {name}")
         p.ok(f"pulumi up --yes --non-interactive --stack {name}")
@@ -222,7 +221,7 @@ def test_an_up_killed_during_the_hand_off_is_finished_by_the_next_plain_up(tmp_p
         assert_no_temporary_admin(p.project, name, url)
     finally:
         if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
+            harness.kill_tree(up.pid)
         p.typed(f"pulumi cancel --yes --non-interactive --stack {name}")
         p.typed(f"pulumi destroy --yes --non-interactive --stack {name}")
         subprocess.run(["docker", "rm", "-f", container], capture_output=True)

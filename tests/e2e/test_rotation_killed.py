@@ -13,7 +13,6 @@ but before its answer reaches Pulumi.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -78,7 +77,7 @@ class Rotation:
                 while self.stamp() == stamp:
                     assert time.monotonic() < deadline and killed.poll() is None, step
                     time.sleep(0.01)
-                os.killpg(killed.pid, signal.SIGKILL)
+                harness.kill_tree(killed.pid)
             assert killed.wait(timeout=300) == -signal.SIGKILL, step
             self.proxy.victim = None
             # The lock the killed run left, if it got that far (`make state-unlock`).

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -86,7 +85,7 @@ class Team:
             [*STACK_PY, command, "--stack", stack, "--work-dir", str(self.project.path),
              "--out", str(self.out), *extra],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)  # its own process group: SIGKILL reaches the CLI too
+            start_new_session=True)  # its own process group, as a terminal gives it
 
     def run(self, command: str, stack: str, *extra: str) -> tuple[int, str]:
         process = self.start(command, stack, *extra)
@@ -166,7 +165,7 @@ def test_killed_up_leaves_a_lock_that_the_documented_command_clears(team):
     killed = team.start("up", "team")
     team.wait_for_lock(killed)
     time.sleep(8)  # inside the replacement
-    os.killpg(killed.pid, signal.SIGKILL)
+    harness.kill_tree(killed.pid)
     killed.wait(timeout=30)
     assert team.server.locks(team.table), "SIGKILL left no lock"
     code, refused = team.run("up", "team")
