@@ -97,7 +97,7 @@ def main() -> int:
                     fresh_backend(backend)
                     for name in names[:size]:
                         admin("DELETE", f"/{name}")
-                    elapsed, peak, code, _ = fleet_up(work, names[:size], parallel)
+                    elapsed, peak, code, *_ = fleet_up(work, names[:size], parallel)
                     if code != 0:
                         raise SystemExit(f"fleet up of {size} stacks failed; logs in "
                                          f"{work}/out")

@@ -26,8 +26,8 @@ def scratch(prefix: str) -> Path:
     return work
 
 
-def tree_rss(root_pid: int) -> int:
-    """Summed resident memory of a process and all its descendants, in bytes."""
+def tree(root_pid: int) -> dict[int, int]:
+    """{pid: resident bytes} of a process and all its descendants."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -41,12 +41,25 @@ def tree_rss(root_pid: int) -> int:
         pid = int(entry)
         children.setdefault(int(fields[1]), []).append(pid)
         rss[pid] = int(fields[21]) * PAGE
-    total, todo = 0, [root_pid]
+    found, todo = {}, [root_pid]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        found[pid] = rss.get(pid, 0)
         todo += children.get(pid, [])
-    return total
+    return found
+
+
+def pss(pid: int) -> int:
+    """A process's proportional set size in bytes: its private pages, and each page it shares
+    divided by the number of processes sharing it (0 once it has ended)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 class Measured(NamedTuple):
@@ -54,6 +67,9 @@ class Measured(NamedTuple):
     peak: int       # bytes: the process tree's summed RSS at its highest (sampled every 0.25 s)
     code: int       # exit code
     cpu: float      # CPU seconds (user + system) of the command and every process it waited for
+    # bytes: the tree's summed PSS at its highest. Unlike RSS it counts a page that processes
+    # share (forked from one parent, or one binary's code) once, as the machine holds it.
+    peak_pss: int = 0
 
 
 def measured(argv: list[str], cwd: Optional[Path] = None,
@@ -61,13 +77,15 @@ def measured(argv: list[str], cwd: Optional[Path] = None,
     started = time.perf_counter()
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    peak = 0
+    peak = peak_pss = 0
     stop = threading.Event()
 
     def sample():
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not stop.is_set():
-            peak = max(peak, tree_rss(process.pid))
+            members = tree(process.pid)
+            peak = max(peak, sum(members.values()))
+            peak_pss = max(peak_pss, sum(map(pss, members)))
             stop.wait(0.25)
 
     sampler = threading.Thread(target=sample)
@@ -77,4 +95,4 @@ def measured(argv: list[str], cwd: Optional[Path] = None,
     elapsed = time.perf_counter() - started
     stop.set()
     sampler.join()
-    return Measured(elapsed, peak, process.returncode, usage.ru_utime + usage.ru_stime)
+    return Measured(elapsed, peak, process.returncode, usage.ru_utime + usage.ru_stime, peak_pss)

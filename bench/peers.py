@@ -132,9 +132,9 @@ def _empty_project(work: Path) -> Path:
 
 def fleets(sizes: list[int], runs: int, parallel: int, keycloak: NativeKeycloak,
            admin: KeycloakAdmin, work: Path, tofu: peer_tools.Tofu
-           ) -> list[tuple[int, str, float, int, float]]:
-    """(N, tool and mode, median seconds, median peak bytes, median CPU seconds) for N
-    customer realms."""
+           ) -> list[tuple[int, str, float, int, float, int]]:
+    """(N, tool and mode, median seconds, median peak RSS bytes, median CPU seconds, median
+    peak PSS bytes) for N customer realms."""
     names = [f"c{i:03d}" for i in range(max(sizes))]
     ours = Ours(work / "fleet", keycloak)
     for name in names:
@@ -151,22 +151,24 @@ def fleets(sizes: list[int], runs: int, parallel: int, keycloak: NativeKeycloak,
                  "--out", str(ours.work / "out")]),
         }
         for mode, run in modes.items():
-            times, peaks, cpus = [], [], []
+            times, peaks, cpus, psses = [], [], [], []
             for i in range(runs):
                 for name in names[:size]:  # every run creates every realm afresh
                     admin("DELETE", f"/{name}")
                 tofu.forget(names[:size])
                 _forget_stacks(state, ours.work, names[:size])
-                elapsed, peak, code, cpu = run(names[:size])
+                elapsed, peak, code, cpu, peak_pss = run(names[:size])
                 if code != 0:
                     raise SystemExit(f"{mode} of {size} stacks failed (work dir {work})")
                 times.append(elapsed)
                 peaks.append(peak)
                 cpus.append(cpu)
+                psses.append(peak_pss)
                 print(f"N={size:3} {mode:28} run {i + 1}: {elapsed:6.1f} s, peak "
-                      f"{peak / 2**20:6.0f} MiB, CPU {cpu:6.1f} s", flush=True)
+                      f"{peak / 2**20:6.0f} MiB RSS, {peak_pss / 2**20:6.0f} MiB PSS, CPU "
+                      f"{cpu:6.1f} s", flush=True)
             results.append((size, mode, statistics.median(times), int(statistics.median(peaks)),
-                            statistics.median(cpus)))
+                            statistics.median(cpus), int(statistics.median(psses))))
     return results
 
 
@@ -177,7 +179,7 @@ def _forget_stacks(state: Path, work: Path, names: list[str]) -> None:
             found.unlink()
 
 
-def report(single: dict[str, list[float]], fleet: list[tuple[int, str, float, int, float]],
+def report(single: dict[str, list[float]], fleet: list[tuple[int, str, float, int, float, int]],
            init_seconds: float, parallel: int) -> None:
     med = {k: statistics.median(v) for k, v in single.items()}
     floor_a, tofu_apply = med["floor A: Admin REST script"], med["tofu apply (cold)"]
@@ -194,11 +196,11 @@ def report(single: dict[str, list[float]], fleet: list[tuple[int, str, float, in
         print(f"{name:40} {med[name]:9.2f} {med[name] / floor_a:9.1f}x {ratio:>8}  "
               + " ".join(f"{v:.2f}" for v in values))
     print(f"\n{'N':>3}  {'tool, mode':30} {'median s':>9} {'s/stack':>8} {'CPU s/stack':>12} "
-          f"{'peak MiB':>9} {'MiB/stack in flight':>20}")
-    for size, mode, seconds, peak, cpu in fleet:
+          f"{'peak MiB RSS':>13} {'PSS':>6} {'MiB PSS/stack in flight':>24}")
+    for size, mode, seconds, peak, cpu, peak_pss in fleet:
         flight = 1 if "sequential" in mode else parallel
         print(f"{size:3}  {mode:30} {seconds:9.1f} {seconds / size:8.2f} {cpu / size:12.2f} "
-              f"{peak / 2**20:9.0f} {peak / 2**20 / flight:20.0f}")
+              f"{peak / 2**20:13.0f} {peak_pss / 2**20:6.0f} {peak_pss / 2**20 / flight:24.0f}")
     aims(med, fleet, floor_a, tofu_apply, parallel)
 
 
@@ -209,7 +211,8 @@ AIMS = (  # (what, ours, the peer, the most ours may take, as a multiple of the 
 )
 
 
-def aims(med: dict[str, float], fleet: list[tuple[int, str, float, int, float]], floor_a: float,
+def aims(med: dict[str, float], fleet: list[tuple[int, str, float, int, float, int]],
+         floor_a: float,
          tofu_apply: float, parallel: int) -> None:
     print(f"\n{'aim':44} {'ours':>8} {'peer':>8} {'ratio':>7} {'aim':>6}")
 
@@ -221,14 +224,15 @@ def aims(med: dict[str, float], fleet: list[tuple[int, str, float, int, float]],
     for what, ours, peer, limit in AIMS:
         line(what, med[ours], med[peer], limit)
     largest = max(size for size, *_ in fleet)
-    by_mode = {mode: (seconds, peak) for size, mode, seconds, peak, _ in fleet if size == largest}
+    by_mode = {mode: (seconds, peak_pss) for size, mode, seconds, _, _, peak_pss in fleet
+               if size == largest}
     tofu_seconds, tofu_peak = by_mode[f"tofu, xargs -P {parallel}"]
     our_seconds, our_peak = by_mode[f"ours, fleet --parallel {parallel}"]
     line(f"fleet N={largest} -P {parallel} / tofu xargs -P {parallel}", our_seconds,
          tofu_seconds, 2.0)
-    line("memory per stack in flight (MiB)", our_peak / parallel / 2**20,
+    line("memory (PSS) per stack in flight (MiB)", our_peak / parallel / 2**20,
          tofu_peak / parallel / 2**20, 2.0, " ")
-    cpu = {mode: c / size for size, mode, _, _, c in fleet if size == largest}
+    cpu = {mode: c / size for size, mode, _, _, c, _ in fleet if size == largest}
     ours_cpu, tofu_cpu = cpu[f"ours, fleet --parallel {parallel}"], \
         cpu[f"tofu, xargs -P {parallel}"]
     print(f"(what bounds the fleet on {os.cpu_count()} cores: CPU seconds per stack, ours "

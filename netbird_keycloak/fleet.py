@@ -1,5 +1,6 @@
 """Many stacks at once: one per customer, each in its own process, so one customer's bad settings
-or failure neither stops nor corrupts the others.
+or failure neither stops nor corrupts the others. The processes are forked from one server that
+imported the program's modules once, so a stack's run does not pay Python's start and imports.
 
     fleet new acme --domain netbird.acme.example [--keycloak-url https://auth.example.com]
     fleet up|preview|refresh|destroy|env (--stacks a,b | --all | --glob 'cust-*') [--parallel N]
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import signal
@@ -23,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
-from typing import Optional
+from typing import Callable, Optional
 
 import yaml
 from rich.console import Console
@@ -32,7 +35,7 @@ from rich.table import Table
 
 from components.adoption import owner
 from netbird_keycloak import ROOT, customer_account
-from netbird_keycloak.stack import PROJECT, config_flag, stack_file_config
+from netbird_keycloak.stack import PROJECT, config_flag, program_modules, stack_file_config
 
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 
@@ -104,8 +107,61 @@ def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str
 
 STOP_GRACE = 60
 
+# What every stack's run imports (0.4 CPU seconds and most of a driver's memory, measured:
+# docs/benchmarks.md), imported once by the fork server each stack's process is forked from.
+# A process per stack stays: a customer's failure, hang or kill stays its own, and the Pulumi
+# SDK keeps one run's state process-wide.
+PRELOAD = ["netbird_keycloak.cli", "netbird_keycloak.fleet", "netbird_keycloak.stack",
+           *program_modules()]
 
-def wait_or_stop(process: subprocess.Popen, timeout: float) -> Optional[int]:
+
+def _forking() -> multiprocessing.context.BaseContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _run_stack(argv: list[str], log: str, env: dict[str, str]) -> None:
+    """A stack's run in a process forked from the server: as `python -m netbird_keycloak.stack
+    ARGV` would run it, in a process group of its own, its output in `log`."""
+    os.setsid()  # a stack that hangs is stopped whole, not the fleet with it
+    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(output, 0o600)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.environ.clear()
+    os.environ.update(env)
+    from netbird_keycloak import stack  # noqa: PLC0415 - imported already by the server
+    sys.exit(stack.main(argv))
+
+
+def stop_fork_server() -> None:
+    """Stops the fork server and waits for it: nothing of the fleet outlives it, and the CPU
+    time of the stacks' processes (which the server reaped) reaches whoever waits for the fleet.
+    (The stdlib's own stop, private but present since Python 3.8; a missing one is skipped: the
+    server then exits as the fleet does.)"""
+    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        stop()
+
+
+class StackProcess:
+    """One stack's run, forked from the fork server; waited for like a subprocess."""
+
+    def __init__(self, argv: list[str], log: Path):
+        self.process = _forking().Process(target=_run_stack,
+                                          args=(argv, str(log), dict(os.environ)))
+        self.process.start()
+        self.pid = self.process.pid
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired("stack", timeout)
+        return self.process.exitcode
+
+
+def wait_or_stop(process: "subprocess.Popen | StackProcess", timeout: float) -> Optional[int]:
     """The exit code, or None when the run took longer than `timeout`: it is then interrupted
     as Ctrl-C would (Pulumi cancels and releases the stack's lock), and killed if it still runs
     STOP_GRACE seconds later."""
@@ -129,17 +185,12 @@ def run_one(run: Run, command: str, work_dir: Path, out: Path, refresh: bool,
     run.log = folder / f"{command}.log"
     summary_path = folder / f"{command}.summary.json"
     summary_path.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "netbird_keycloak.stack", command, "--stack", run.stack,
-            "--work-dir", str(work_dir), "--out", str(out), "--summary-json", str(summary_path)]
+    argv = [command, "--stack", run.stack, "--work-dir", str(work_dir), "--out", str(out),
+            "--summary-json", str(summary_path)]
     if refresh:
         argv.append("--refresh")
     started = time.monotonic()
-    with run.log.open("w") as log:
-        os.chmod(run.log, 0o600)
-        # A group of its own: a stack that hangs is stopped whole, not the fleet with it.
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        code = wait_or_stop(process, timeout)
+    code = wait_or_stop(StackProcess(argv, run.log), timeout)
     run.seconds = round(time.monotonic() - started, 1)
     if code is None:
         run.status, run.error = "failed", (f"stopped after {timeout} s (--timeout): Pulumi was "
@@ -196,6 +247,16 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
                               + (f" - {r.error}" if r.error else ""))
         return r
 
+    try:
+        run_all(todo, work, command, runs, console, parallel)
+    finally:
+        stop_fork_server()
+    console.print(table(runs, command, True))
+    return runs
+
+
+def run_all(todo: list[Run], work: Callable[[Run], Run], command: str, runs: list[Run],
+            console: Console, parallel: int) -> None:
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         if console.is_terminal:
             with Live(table(runs, command, False), console=console, refresh_per_second=2) as live:
@@ -208,8 +269,6 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
             for r in todo:
                 console.print(f"{r.stack}: {command} started")
             list(pool.map(work, todo))
-    console.print(table(runs, command, True))
-    return runs
 
 
 def new_customer(args: argparse.Namespace, console: Console) -> int:

@@ -10,6 +10,8 @@ The program is `__main__.py`, executed exactly as `pulumi up` would execute it.
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import json
 import os
 import re
@@ -18,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from datetime import datetime, timezone
@@ -84,6 +87,34 @@ def program() -> None:
         pulumi.Output.all(**exported).apply(lambda values: RESOLVED.update(values) or True)
     if PROFILE:
         PROFILE.mark("program registered its resources")
+
+
+def program_modules() -> list[str]:
+    """The modules the program (__main__.py) imports, read from it, so no list can drift."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse((ROOT / "__main__.py").read_text())):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            # `from components import adoption` names a module, `from … import Name` not:
+            # import_ahead skips what is no module.
+            found += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return list(dict.fromkeys(found))
+
+
+def import_ahead(modules: list[str]) -> None:
+    """Imports `modules` in a thread of their own, while the engine starts in its process (0.3 s
+    on the other core): the program then finds them imported (0.12 s here). A module that fails
+    to import is left to the program, which reports it."""
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError:
+                continue  # a name imported from a module, not a module
+            except Exception:  # noqa: BLE001 - the program imports it again and says why
+                return
+    threading.Thread(target=run, daemon=True).start()
 
 
 def pulumi_env() -> dict[str, str]:
@@ -442,6 +473,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     global PROFILE
     PROFILE = Timeline() if args.profile else None
+    if args.command in ("up", "preview", "refresh"):  # the commands that run the program
+        import_ahead(program_modules())
 
     started = time.monotonic()
     summary: dict = {"stack": args.stack, "command": args.command, "result": "failed",

@@ -91,3 +91,18 @@ def test_a_refused_keycloak_login_writes_nothing(tmp_path, monkeypatch):
                     "--work-dir", str(tmp_path)])
     assert "cannot log in to http://127.0.0.1:9 as 'kcadmin'" in str(refused.value)
     assert list((tmp_path / "stacks").iterdir()) == []
+
+
+def test_a_stack_runs_in_a_process_forked_from_the_server_its_output_in_a_private_log(tmp_path):
+    """What `fleet` starts per stack: netbird_keycloak.stack's run in a forked process, exit code
+    and output as `python -m netbird_keycloak.stack` would give them (no stack file here)."""
+    import os
+
+    from netbird_keycloak import fleet
+    (tmp_path / "stacks").mkdir()
+    log = tmp_path / "up.log"
+    forked = fleet.StackProcess(["up", "--stack", "nope", "--work-dir", str(tmp_path),
+                                 "--out", str(tmp_path / "out")], log)
+    assert forked.wait(timeout=60) == 1
+    assert "stack 'nope' has no stack file" in log.read_text()
+    assert os.stat(log).st_mode & 0o777 == 0o600
