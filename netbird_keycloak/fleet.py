@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
+from threading import Event, Lock
 from typing import Callable, Optional
 
 import yaml
@@ -151,14 +151,44 @@ class StackProcess:
     def __init__(self, argv: list[str], log: Path):
         self.process = _forking().Process(target=_run_stack,
                                           args=(argv, str(log), dict(os.environ)))
-        self.process.start()
-        self.pid = self.process.pid
+        with RUNNING_LOCK:  # either started before a Ctrl-C, so it gets it, or not at all
+            if STOPPING.is_set():
+                raise FleetInterrupted
+            self.process.start()
+            self.pid = self.process.pid
+            RUNNING.add(self.pid)
 
     def wait(self, timeout: Optional[float] = None) -> int:
         self.process.join(timeout)
         if self.process.exitcode is None:
             raise subprocess.TimeoutExpired("stack", timeout)
+        with RUNNING_LOCK:
+            RUNNING.discard(self.pid)
         return self.process.exitcode
+
+
+# The process groups of the stacks running now. Each has a session of its own (so one that
+# hangs is stopped alone), so the terminal's Ctrl-C does not reach them: the fleet passes it on.
+RUNNING: set[int] = set()
+RUNNING_LOCK = Lock()
+STOPPING = Event()
+
+
+class FleetInterrupted(Exception):
+    pass
+
+
+def interrupt_running() -> None:
+    """Ctrl-C to every running stack, as the terminal would give it: Pulumi stops each run and
+    releases its lock. No stack starts after it."""
+    with RUNNING_LOCK:
+        STOPPING.set()
+        groups = list(RUNNING)
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGINT)
+        except ProcessLookupError:
+            pass  # ended meanwhile
 
 
 def wait_or_stop(process: "subprocess.Popen | StackProcess", timeout: float) -> Optional[int]:
@@ -190,7 +220,11 @@ def run_one(run: Run, command: str, work_dir: Path, out: Path, refresh: bool,
     if refresh:
         argv.append("--refresh")
     started = time.monotonic()
-    code = wait_or_stop(StackProcess(argv, run.log), timeout)
+    try:
+        code = wait_or_stop(StackProcess(argv, run.log), timeout)
+    except FleetInterrupted:
+        run.status, run.error = "failed", "not started: the fleet was interrupted (Ctrl-C)"
+        return run
     run.seconds = round(time.monotonic() - started, 1)
     if code is None:
         run.status, run.error = "failed", (f"stopped after {timeout} s (--timeout): Pulumi was "
@@ -257,18 +291,28 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
 
 def run_all(todo: list[Run], work: Callable[[Run], Run], command: str, runs: list[Run],
             console: Console, parallel: int) -> None:
+    STOPPING.clear()
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        if console.is_terminal:
-            with Live(table(runs, command, False), console=console, refresh_per_second=2) as live:
-                futures = [pool.submit(work, r) for r in todo]
-                while not all(f.done() for f in futures):
+        try:
+            if console.is_terminal:
+                with Live(table(runs, command, False), console=console,
+                          refresh_per_second=2) as live:
+                    futures = [pool.submit(work, r) for r in todo]
+                    while not all(f.done() for f in futures):
+                        live.update(table(runs, command, False))
+                        time.sleep(0.5)
                     live.update(table(runs, command, False))
-                    time.sleep(0.5)
-                live.update(table(runs, command, False))
-        else:
-            for r in todo:
-                console.print(f"{r.stack}: {command} started")
-            list(pool.map(work, todo))
+            else:
+                for r in todo:
+                    console.print(f"{r.stack}: {command} started")
+                list(pool.map(work, todo))
+        except KeyboardInterrupt:
+            # No stack starts any more; the running ones stop as Pulumi does on Ctrl-C, and
+            # the fleet ends once they have (their locks released).
+            pool.shutdown(wait=False, cancel_futures=True)
+            interrupt_running()
+            pool.shutdown(wait=True)
+            raise
 
 
 def new_customer(args: argparse.Namespace, console: Console) -> int:

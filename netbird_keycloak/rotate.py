@@ -33,7 +33,7 @@ from pulumi import automation as auto
 from components import stack_secrets, wiring
 from components.adoption import live
 from components.settings import Settings
-from netbird_keycloak import ROOT, stack_settings
+from netbird_keycloak import ROOT, interrupted, stack_settings
 from netbird_keycloak import stack as driver
 
 WHAT = ("backend-secret", "admin-client-secret", "user-password")
@@ -138,10 +138,16 @@ def main(argv: list[str]) -> int:
               f"STACK={args.stack}` lists them", file=sys.stderr)
         return 1
 
+    interrupted.become_subreaper()
+
     def up() -> None:
-        driver.run_locked("up", stack, args.out, False, show, [])
+        with interrupted.EngineHandlesCtrlC():
+            driver.run_locked("up", stack, args.out, False, show, [])
     try:
         advice = ROTATIONS[args.what](stack, settings, up)
+    except KeyboardInterrupt:
+        interrupted.stop_what_is_left()
+        raise
     except (RotationFailed, auto.CommandError) as error:
         first = driver._first_error(str(error))
         print(f"rotate {args.what} of stack {args.stack!r} failed: "

@@ -36,7 +36,7 @@ from semver import VersionInfo
 from components.connector_json import render_connector_json
 from components.settings import SettingsError
 from components.setup_env import render_setup_env, write_private
-from netbird_keycloak import ROOT, file_state, state_lock
+from netbird_keycloak import ROOT, file_state, interrupted, state_lock
 
 PROJECT = "netbird-keycloak"
 # The guardrails as a policy pack (policy/), for pull-request previews (preview_md.py): it adds
@@ -475,6 +475,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     PROFILE = Timeline() if args.profile else None
     if args.command in ("up", "preview", "refresh"):  # the commands that run the program
         import_ahead(program_modules())
+    interrupted.become_subreaper()  # what the engine leaves running on Ctrl-C stays findable
 
     started = time.monotonic()
     summary: dict = {"stack": args.stack, "command": args.command, "result": "failed",
@@ -488,8 +489,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         stack = open_stack(args.stack, args.work_dir.resolve())
         if PROFILE:
             PROFILE.mark("stack opened")
-        summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
-                                        events)
+        with interrupted.EngineHandlesCtrlC():
+            summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
+                                            events)
         summary["result"] = "succeeded"
     except auto.CommandError as error:
         summary["error"] = _first_error(str(error))
@@ -513,6 +515,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             elif args.command == "up" and stack is not None and \
                     (report := not_applied(stack, events)):
                 print("\nnot applied:\n  " + "\n  ".join(report), file=sys.stderr)
+    except KeyboardInterrupt:
+        left = interrupted.stop_what_is_left()
+        print(f"\n{args.command} of stack {args.stack!r} interrupted (Ctrl-C): the engine "
+              "recorded what it did and released the stack's lock"
+              + (f"; {', '.join(left)}, left running, stopped" if left else ""),
+              file=sys.stderr)
+        raise
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
         summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)

@@ -182,9 +182,11 @@ def test_ctrl_c_mid_up_says_so_leaves_no_lock_and_the_next_up_converges(project,
         assert proxy.sent, "the up ended before it created the realm: " + (out + err)[-3000:]
         assert proxy.victim.returncode == 130, (out + err)[-3000:]
         assert "interrupted" in err, err[-3000:]
-        # Nothing of the interrupted run is left running to hold the lock.
+        # Nothing of the interrupted run is left running: neither in its session nor the
+        # plugins the engine started in groups of their own.
         assert subprocess.run(["pgrep", "-s", str(proxy.victim.pid)],
                               capture_output=True).returncode == 1
+        assert harness.working_in(project.path) == []
         done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
         admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)

@@ -169,3 +169,44 @@ def test_realm_rename_of_a_protected_stack_is_refused_and_loses_nothing(customer
     assert len(admin.get("/cust-b/users?username=netbird&exact=true")) == 1
     assert len(admin.get("/cust-b/clients?clientId=netbird-client")) == 1
     assert admin("GET", "/cust-b-renamed")[0] == 404
+
+
+def test_ctrl_c_stops_every_running_stack_and_the_next_fleet_up_finishes(native_keycloak,
+                                                                         tmp_path):
+    """Ctrl-C in the terminal (SIGINT to the fleet's process group) the moment Keycloak created
+    the first realm: each stack's run is in a session of its own, so the fleet passes Ctrl-C on;
+    it exits 130 once every run has stopped, nothing of it keeps running, and the next `fleet
+    up` (no unlock) finishes both stacks."""
+    import signal
+
+    keycloak = native_keycloak.wait_ready()
+    proxy = harness.SignallingProxy(
+        int(keycloak.url.rsplit(":", 1)[1]),
+        lambda method, path, body: "realm" if method == "POST" and path == "/admin/realms"
+        else None, signal.SIGINT)
+    project = harness.Project(tmp_path / "project")
+    names = ("ctrlc-a", "ctrlc-b")
+    for name in names:
+        project.on_keycloak(name, keycloak, {"keycloak:url": proxy.url})
+    command = [sys.executable, "-m", "netbird_keycloak.cli", "fleet", "up", "--stacks",
+               ",".join(names), "--parallel", "2", "--work-dir", str(project.path),
+               "--out", str(tmp_path / "out")]
+    admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
+    try:
+        proxy.when = "after"
+        proxy.victim = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True,
+                                        start_new_session=True)
+        out, err = proxy.victim.communicate(timeout=600)
+        assert proxy.sent, "the fleet ended before a realm was created: " + (out + err)[-3000:]
+        assert proxy.victim.returncode == 130, (out + err)[-3000:]
+        assert "interrupted" in err, err[-3000:]
+        assert harness.working_in(project.path) == [], "the interrupted fleet left processes"
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        for name in names:
+            assert admin("GET", f"/{name}-netbird")[0] == 200
+    finally:
+        subprocess.run([*command[:4], "destroy", *command[5:]], capture_output=True,
+                       timeout=600)
+        proxy.close()

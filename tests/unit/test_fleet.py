@@ -106,3 +106,23 @@ def test_a_stack_runs_in_a_process_forked_from_the_server_its_output_in_a_privat
     assert forked.wait(timeout=60) == 1
     assert "stack 'nope' has no stack file" in log.read_text()
     assert os.stat(log).st_mode & 0o777 == 0o600
+
+
+def test_ctrl_c_reaches_every_running_stack_and_none_starts_after_it(tmp_path):
+    """Each stack runs in a session of its own, out of the terminal's reach: the fleet passes
+    Ctrl-C on to each running one, and starts no other."""
+    import subprocess
+
+    from netbird_keycloak import fleet
+    running = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    fleet.RUNNING.add(running.pid)
+    try:
+        fleet.interrupt_running()
+        assert running.wait(timeout=10) == -2  # SIGINT
+        with pytest.raises(fleet.FleetInterrupted):
+            fleet.StackProcess(["up", "--stack", "late"], tmp_path / "late.log")
+        assert not (tmp_path / "late.log").exists()
+    finally:
+        fleet.RUNNING.discard(running.pid)
+        fleet.STOPPING.clear()
+        running.kill()
