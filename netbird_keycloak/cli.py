@@ -2,8 +2,8 @@
 are short aliases of it). Each command is a module of this package with its own `--help`.
 
 The program is the product: `pulumi up`, `preview`, `refresh` and `destroy` typed by hand do what
-`up`, `preview`, `refresh` and `destroy` here do; these add the guardrail pack, the setup.env
-hand-off, the lock messages and the fleet around it.
+`up`, `preview`, `refresh` and `destroy` here do; these add the setup.env hand-off, the lock
+messages, a clean stop on Ctrl-C and the fleet around it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 from typing import Callable, Optional
+
+from netbird_keycloak import interrupted
 
 # command: (module, arguments put before the user's, what it does)
 COMMANDS: dict[str, tuple[str, list[str], str]] = {
@@ -49,6 +51,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     module, first, _ = COMMANDS[argv[0]]
     command: Callable[[list[str]], int] = importlib.import_module(
         f"netbird_keycloak.{module}").main
+    # What the engine leaves running when a command is interrupted is handed to this process,
+    # which stops it (netbird_keycloak/interrupted.py).
+    interrupted.become_subreaper()
     try:
         return command([*first, *argv[1:]]) or 0
     except KeyboardInterrupt:

@@ -34,7 +34,7 @@ from rich.live import Live
 from rich.table import Table
 
 from components.adoption import owner
-from netbird_keycloak import ROOT, customer_account
+from netbird_keycloak import ROOT, customer_account, interrupted
 from netbird_keycloak.stack import PROJECT, config_flag, program_modules, stack_file_config
 
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
@@ -125,6 +125,7 @@ def _run_stack(argv: list[str], log: str, env: dict[str, str]) -> None:
     """A stack's run in a process forked from the server: as `python -m netbird_keycloak.stack
     ARGV` would run it, in a process group of its own, its output in `log`."""
     os.setsid()  # a stack that hangs is stopped whole, not the fleet with it
+    interrupted.become_subreaper()
     output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(output, 0o600)
     os.dup2(output, 1)

@@ -138,8 +138,6 @@ def main(argv: list[str]) -> int:
               f"STACK={args.stack}` lists them", file=sys.stderr)
         return 1
 
-    interrupted.become_subreaper()
-
     def up() -> None:
         with interrupted.EngineHandlesCtrlC():
             driver.run_locked("up", stack, args.out, False, show, [])
@@ -158,4 +156,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    interrupted.become_subreaper()
     sys.exit(main(sys.argv[1:]))

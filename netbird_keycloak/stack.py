@@ -475,7 +475,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     PROFILE = Timeline() if args.profile else None
     if args.command in ("up", "preview", "refresh"):  # the commands that run the program
         import_ahead(program_modules())
-    interrupted.become_subreaper()  # what the engine leaves running on Ctrl-C stays findable
 
     started = time.monotonic()
     summary: dict = {"stack": args.stack, "command": args.command, "result": "failed",
@@ -568,4 +567,5 @@ def _tail(text: str, lines: int = 25) -> str:
 
 
 if __name__ == "__main__":
+    interrupted.become_subreaper()
     sys.exit(main())
