@@ -22,7 +22,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers pulumi-env safety-report state-db state-db-stop state-unlock state-migrate rotate admin-user lock
+.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers bench-processes pulumi-env safety-report state-db state-db-stop state-unlock state-migrate rotate admin-user lock
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -135,6 +135,10 @@ bench-fleet: bootstrap
 # This program side by side with OpenTofu + terraform-provider-keycloak and a realm import.
 bench-peers: bootstrap
 	@$(PY) -m bench.peers $(ARGS)
+
+# CPU time and memory of one stack's commands, process by process (what bounds bench-peers).
+bench-processes: bootstrap
+	@$(PY) -m bench.processes $(ARGS)
 
 # Security (docs/security.md): rotate one secret of a stack; a human admin after the
 # bootstrap admin was retired.

@@ -59,7 +59,7 @@ class Timeline:
 
     def watch(self, event: auto.EngineEvent) -> None:
         if event.prelude_event:
-            self.mark("engine started (CLI, backend, policy pack loaded)")
+            self.mark("engine started (CLI, backend, config decrypted)")
         outputs = event.res_outputs_event
         if outputs and outputs.metadata.type.startswith("pulumi:providers:keycloak"):
             self.mark("keycloak provider started and logged in")
