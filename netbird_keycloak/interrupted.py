@@ -88,8 +88,9 @@ def stop_what_is_left() -> list[str]:
 
 class EngineHandlesCtrlC:
     """`with EngineHandlesCtrlC():` around a run of the engine: Ctrl-C is noted, not raised, while
-    the CLI stops; on leaving, what is left is stopped and KeyboardInterrupt raised (in place of
-    the CLI's "canceled" error). Outside the main thread (where Python delivers signals) it
+    the CLI stops (a second Ctrl-C reaches the CLI too, which then stops at once); on leaving,
+    KeyboardInterrupt is raised in place of the CLI's "canceled" error, and the command stops
+    what is left (stop_what_is_left). Outside the main thread (where Python delivers signals) it
     changes nothing."""
 
     def __init__(self) -> None:
