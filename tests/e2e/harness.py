@@ -376,6 +376,13 @@ class EngineOverTcp:
         self.listener.close()
 
 
+def ctrl_c_reaches() -> None:
+    """preexec_fn of a command a test interrupts with SIGINT: Ctrl-C's default disposition, as
+    in a terminal. A test run started in the background of a non-interactive shell (a CI runner)
+    has SIGINT ignored, and children inherit that; Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def descendants(pid: int) -> set[int]:
     """Every process `pid` started, however deep, from /proc's parent links."""
     children: dict[int, list[int]] = {}

@@ -177,7 +177,8 @@ def test_ctrl_c_mid_up_says_so_leaves_no_lock_and_the_next_up_converges(project,
     try:
         proxy.when = "after"
         proxy.victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, start_new_session=True)
+                                        text=True, start_new_session=True,
+                                        preexec_fn=harness.ctrl_c_reaches)
         out, err = proxy.victim.communicate(timeout=600)
         assert proxy.sent, "the up ended before it created the realm: " + (out + err)[-3000:]
         assert proxy.victim.returncode == 130, (out + err)[-3000:]

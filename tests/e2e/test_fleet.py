@@ -196,7 +196,8 @@ def test_ctrl_c_stops_every_running_stack_and_the_next_fleet_up_finishes(native_
         proxy.when = "after"
         proxy.victim = subprocess.Popen(command, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True,
-                                        start_new_session=True)
+                                        start_new_session=True,
+                                        preexec_fn=harness.ctrl_c_reaches)
         out, err = proxy.victim.communicate(timeout=600)
         assert proxy.sent, "the fleet ended before a realm was created: " + (out + err)[-3000:]
         assert proxy.victim.returncode == 130, (out + err)[-3000:]
