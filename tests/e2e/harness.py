@@ -431,7 +431,25 @@ def kill_tree(pid: int) -> None:
             os.kill(member, signal.SIGKILL)
 
 
-class SignallingProxy:
+class LoopbackProxy:
+    """A test's HTTP front door on a loopback port (its own, or `port`), serving `handler` in a
+    thread until closed."""
+
+    def __init__(self, handler: type, port: int = 0):
+        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", port or free_port()),
+                                                      handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SignallingProxy(LoopbackProxy):
     """Keycloak's front door for a test that interrupts a command at an exact point: passes
     requests to 127.0.0.1:`upstream_port`; while armed (`victim` a process started in a session
     of its own, `when` "before" or "after"), the first request for which `chosen(method, path,
@@ -467,8 +485,7 @@ class SignallingProxy:
             do_GET = do_POST = do_PUT = do_DELETE = _forward
 
         self.sig = sig
-        self.server = http_server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        super().__init__(Handler)
 
     def interrupt(self) -> None:
         if self.sig == signal.SIGKILL:
@@ -476,11 +493,3 @@ class SignallingProxy:
         else:  # as a terminal sends it: to the command's process group
             os.killpg(self.victim.pid, self.sig)
         self.when = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

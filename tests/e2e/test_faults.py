@@ -4,11 +4,9 @@ next `up` cannot finish."""
 
 from __future__ import annotations
 
-import http.server
 import signal
 import subprocess
 import sys
-import threading
 from typing import Callable, Optional
 
 from tests.e2e import harness
@@ -31,14 +29,14 @@ def test_unreachable_docker_engine_fails_clearly_and_changes_nothing(project):
     harness.record_fault("Docker engine unreachable: clear error, nothing changed")
 
 
-class StoppingProxy:
+class StoppingProxy(harness.LoopbackProxy):
     """Keycloak's front door for one test: passes requests through, and can stop Keycloak
     (SIGTERM, a clean shutdown) right after Keycloak answered a chosen request but before that
     answer reaches Pulumi. So the fault lands exactly in the worst place: the object exists in
     Keycloak, and everything after it is refused (this proxy stops listening too)."""
 
     def __init__(self, port: int, keycloak: harness.NativeKeycloak):
-        self.port, self.keycloak = port, keycloak
+        self.keycloak = keycloak
         self.stop_after: Optional[Callable[[str, str, bytes], bool]] = None
         self.stopped_after = ""
         proxy = self
@@ -62,18 +60,7 @@ class StoppingProxy:
 
             do_GET = do_POST = do_PUT = do_DELETE = _forward
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, port)
 
 
 def _kc_object_counts(admin: harness.KeycloakAdmin, realm: str) -> dict[str, int]:
