@@ -25,7 +25,7 @@ from components.endpoints import endpoints  # noqa: F401 - re-exported for the t
 from netbird_keycloak import preview_md  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import safety_report  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import verify  # noqa: F401 - re-exported for the tests
-from netbird_keycloak import local_netbird, stack_settings
+from netbird_keycloak import interrupted, local_netbird, stack_settings
 from netbird_keycloak import ROOT, stack as stack_driver
 from netbird_keycloak.keycloak_admin import KeycloakAdmin, admin_login, http  # noqa: F401
 from netbird_keycloak.local_keycloak import CACHE, KEYCLOAK_VERSION, NativeKeycloak  # noqa: F401
@@ -383,45 +383,13 @@ def ctrl_c_reaches() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def descendants(pid: int) -> set[int]:
-    """Every process `pid` started, however deep, from /proc's parent links."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # ended while we looked
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def working_in(folder: Path) -> list[str]:
-    """The processes whose working directory is `folder` (what Pulumi starts for a project runs
-    there), each as its command line."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.readlink(f"/proc/{pid}/cwd") == str(folder):
-                found.append(Path(f"/proc/{pid}/cmdline").read_bytes()
-                             .replace(b"\0", b" ").decode()[:150])
-        except OSError:
-            continue  # ended, or not ours to read
-    return found
-
-
 def kill_tree(pid: int) -> None:
     """SIGKILL to a process and everything it started, as when the machine or its cgroup dies.
     A kill of its process group is not that: the engine starts each plugin in a process group of
     its own, so the plugins would live on, orphaned. The tree is stopped first (SIGSTOP) until it
     grows no more, so nothing it starts meanwhile escapes."""
     stopped: set[int] = set()
-    while tree := ({pid} | descendants(pid)) - stopped:
+    while tree := ({pid} | set(interrupted.descendants(pid))) - stopped:
         for member in tree:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(member, signal.SIGSTOP)
