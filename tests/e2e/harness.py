@@ -383,6 +383,20 @@ def ctrl_c_reaches() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def working_in(folder: Path) -> list[str]:
+    """The processes whose working directory is `folder` (what Pulumi starts for a project runs
+    there), each as its command line."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == str(folder):
+                found.append(Path(f"/proc/{pid}/cmdline").read_bytes()
+                             .replace(b"\0", b" ").decode()[:150])
+        except OSError:
+            continue  # ended, or not ours to read
+    return found
+
+
 def kill_tree(pid: int) -> None:
     """SIGKILL to a process and everything it started, as when the machine or its cgroup dies.
     A kill of its process group is not that: the engine starts each plugin in a process group of
