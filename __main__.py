@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components import adoption, guardrails, wiring
+from components import adoption, guardrails, user_password, wiring
 from components.endpoints import endpoints
 from components.keycloak_database import switch_refusal
 from components.keycloak_server import KeycloakServer
@@ -15,7 +15,6 @@ from components.providers import docker_provider, keycloak_provider
 from components.pulumi_service_account import PulumiServiceAccount
 from components.settings import SettingsError, load_from_pulumi
 from components.stack_secrets import StackSecrets
-from components.user_password import UserPassword
 from netbird_keycloak.keycloak_admin import login_for
 
 try:
@@ -75,9 +74,15 @@ adopting = pulumi.ResourceOptions(transforms=[adoption.KeycloakAdoption(
     kept.user_password, recorded, adoption.this_stack()).transform]) \
     if recorded.may_lack([d.resource for d in adoptable]) else None
 realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_password, adopting)
-# A rotated password reaches Keycloak here (pulumi-keycloak sets it only when creating the user).
-UserPassword(wiring.USER_PASSWORD, url=server.url, login=admin_login, realm=realm.realm_name,
-             user_id=realm.user.id, password=kept.user_password)
+# A changed password reaches Keycloak here (pulumi-keycloak sets it only when creating the
+# user); a stack whose password never changes goes without (components/user_password.py).
+if user_password.registered(wiring.USER_PASSWORD, chosen=bool(settings.netbird.user_password),
+                            rotated=settings.netbird.user_password_rotated is not None,
+                            recorded=recorded.cheap):
+    user_password.UserPassword(
+        wiring.USER_PASSWORD, url=server.url, login=admin_login, realm=realm.realm_name,
+        user_id=realm.user.id, password=kept.user_password,
+        set_on_create=user_password.set_on_create(wiring.user(settings), recorded.cheap))
 
 urls = endpoints(settings.keycloak.url, settings.netbird.realm)
 pulumi.export("integration", settings.netbird.integration)

@@ -2,16 +2,19 @@
 
 pulumi-keycloak sets a user's password only when it creates the user, so a rotated password
 (`make rotate WHAT=user-password`: the program generates a new one, components/stack_secrets.py)
-reaches Keycloak through this resource, in the same `up` that generates it, under the engine's
-lock and state: the password the state records is the one Keycloak holds once `up` is done.
-Creating it changes nothing (the user was just created with the password); destroying it
-neither (the user goes with the realm).
+or one the stack file changes reaches Keycloak through this resource, in the same `up` that
+generates it, under the engine's lock and state: the password the state records is the one
+Keycloak holds once `up` is done. Destroying it changes nothing (the user goes with the realm).
+
+Only a stack whose password can change after the user was created registers it (`registered`):
+each run with it starts a Python process for the SDK's dynamic provider, on the run's critical
+path (it waits for the user), which a stack that never rotates does not need.
 """
 
 from __future__ import annotations
 
 import urllib.parse
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
@@ -35,16 +38,34 @@ def _set_password(props: dict) -> None:
     status, answer = http("PUT", path, body={"type": "password", "value": props["password"],
                                              "temporary": False},
                           token=token["access_token"], timeout=TIMEOUT)
-    # An update killed after Keycloak took the password is run again by the next `up`; the
-    # password history then refuses the same (random, never reused) value: it is set already.
+    # An update killed after Keycloak took the password is run again by the next `up`, and a
+    # create may follow the user's creation with it: the password history then refuses the same
+    # (random, never reused) value: it is set already.
     if status == 204 or (status == 400 and "history" in str(answer).lower()):
         return
     raise PasswordNotSet(f"Keycloak refused the new password of user {props['user_id']} in "
                          f"realm {props['realm']} ({status}: {answer}); the old one still works")
 
 
+def registered(name: str, *, chosen: bool, rotated: bool,
+               recorded: Optional[Mapping[str, str]]) -> bool:
+    """Whether this run registers the UserPassword `name` (pure):
+    when the stack file sets the password or a rotation stamp (the password can then differ from
+    the one the user was created with), when the state records one already (dropping it would
+    show as a delete), and when only the CLI can tell what the state records (`recorded` None)."""
+    return chosen or rotated or recorded is None or name in recorded
+
+
+def set_on_create(user: str, recorded: Optional[Mapping[str, str]]) -> bool:
+    """Whether a new UserPassword must set the password (pure): yes unless this run creates the
+    user, with this password."""
+    return recorded is None or user in recorded
+
+
 class _Provider(ResourceProvider):
     def create(self, props: dict) -> CreateResult:
+        if props.get("set_on_create"):
+            _set_password(props)
         return CreateResult(id_=props["user_id"], outs=props)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
@@ -64,9 +85,11 @@ class _Provider(ResourceProvider):
 class UserPassword(Resource):
     def __init__(self, name: str, *, url: pulumi.Input[str], login: pulumi.Input[dict],
                  realm: pulumi.Input[str], user_id: pulumi.Input[str],
-                 password: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None):
+                 password: pulumi.Input[str], set_on_create: bool,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(_Provider(), name, {
             "url": url, "login": pulumi.Output.secret(login), "realm": realm,
             "user_id": user_id, "password": pulumi.Output.secret(password),
+            "set_on_create": set_on_create,
         }, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
             additional_secret_outputs=["login", "password"])))

@@ -26,6 +26,11 @@ def adoptable(settings: Settings) -> list[Declared]:
     return objects
 
 
+def user(settings: Settings) -> str:
+    """The resource name of the NetBird user (its password: components/user_password.py)."""
+    return next(declared.resource for declared in adoptable(settings) if declared.kind == "user")
+
+
 def containers(settings: Settings) -> list[tuple[str, str]]:
     """(resource name, container name) of each container a deploying stack runs; they carry
     this stack's owner label (components/adoption.py)."""

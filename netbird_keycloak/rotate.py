@@ -31,7 +31,7 @@ from typing import Callable, Optional
 from pulumi import automation as auto
 
 from components import stack_secrets, wiring
-from components.adoption import live
+from components.adoption import live, recorded_ids
 from components.settings import Settings
 from netbird_keycloak import ROOT, interrupted, stack_settings
 from netbird_keycloak import stack as driver
@@ -69,14 +69,17 @@ def recorded(resources: list[dict], name: str, output: str) -> Optional[str]:
     return None
 
 
-def rotate_generated(stack: auto.Stack, up: Callable[[], None], key: str, applied_by: str,
-                     applied_as: str) -> None:
+Held = tuple[bool, Optional[str]]  # deployed, and the secret Keycloak holds as recorded
+
+
+def rotate_generated(stack: auto.Stack, up: Callable[[], None], key: str,
+                     held: Callable[[list[dict], bool], Held]) -> None:
     """Rotates a secret the program generates (components/stack_secrets.py): a new stamp in
-    ROTATED_BY[key] makes the next `up` generate a new value and hand it to Keycloak (through
-    the resource `applied_by`, whose output `applied_as` records what Keycloak holds). No
-    secret is written anywhere but the state. A rotation whose `up` was interrupted before
-    Keycloak's side was recorded is finished by running it again, never given a third value:
-    Keycloak may hold the pending one."""
+    ROTATED_BY[key] makes the next `up` generate a new value and hand it to Keycloak. `held`
+    tells from the state (and whether a stamp was ever set) whether the stack was deployed and
+    what Keycloak holds. No secret is written anywhere but the state. A rotation whose `up`
+    was interrupted before Keycloak's side was recorded is finished by running it again, never
+    given a third value: Keycloak may hold the pending one."""
     config = stack.get_all_config()  # the settings hold the kept secrets too: not what it chose
     if key in config:
         raise RotationFailed(f"{key} is set in the stack file, so the program does not generate "
@@ -84,16 +87,35 @@ def rotate_generated(stack: auto.Stack, up: Callable[[], None], key: str, applie
                              "value on stdin) and run `make up`, or remove it "
                              f"(`pulumi config rm {key}`) to let the program generate and "
                              "rotate it")
+    setting = stack_secrets.ROTATED_BY[key]
+    previous = config.get(setting)
     resources = stack.export_stack().deployment.get("resources") or []
-    kept, holds = stack_settings.kept_secrets(resources).get(key), recorded(resources, applied_by,
-                                                                   applied_as)
-    if kept is None or holds is None:
+    kept = stack_settings.kept_secrets(resources).get(key)
+    deployed, holds = held(resources, previous is not None)
+    if kept is None or not deployed:
         raise RotationFailed("the stack was never deployed: `make up` first")
     if kept == holds:  # nothing pending: a new value
-        setting = stack_secrets.ROTATED_BY[key]
-        previous = config.get(setting)
         driver.set_setting(stack, setting, stamp(previous.value if previous else None))
     up()
+
+
+def admin_client_secret_held(resources: list[dict], _rotated: bool) -> Held:
+    """The hand-off records the service account's secret (components/pulumi_service_account)."""
+    holds = recorded(resources, wiring.SERVICE_ACCOUNT, "client_secret")
+    return holds is not None, holds
+
+
+def user_password_held(user: str) -> Callable[[list[dict], bool], Held]:
+    """UserPassword records the password Keycloak holds where the program registers one
+    (components/user_password.py). Without one, the user (resource `user`) was created with the
+    kept password, unless a stamp is set: then a first rotation was cut short, pending."""
+    def held(resources: list[dict], rotated: bool) -> Held:
+        holds = recorded(resources, wiring.USER_PASSWORD, "password")
+        deployed = user in recorded_ids(resources)
+        if holds is None and deployed and not rotated:
+            holds = stack_settings.kept_secrets(resources).get("netbird:userPassword")
+        return deployed, holds
+    return held
 
 
 def rotate_admin_client_secret(stack: auto.Stack, settings: Settings,
@@ -102,14 +124,13 @@ def rotate_admin_client_secret(stack: auto.Stack, settings: Settings,
         raise RotationFailed("keycloak:deploy is false: rotate the client's secret in that "
                              "Keycloak, then `pulumi config set --secret "
                              "keycloak:adminClientSecret` (the value on stdin)")
-    rotate_generated(stack, up, "keycloak:adminClientSecret", wiring.SERVICE_ACCOUNT,
-                     "client_secret")
+    rotate_generated(stack, up, "keycloak:adminClientSecret", admin_client_secret_held)
     return "nothing to do in NetBird: this secret is Pulumi's own"
 
 
 def rotate_user_password(stack: auto.Stack, settings: Settings, up: Callable[[], None]) -> str:
-    rotate_generated(stack, up, "netbird:userPassword", wiring.USER_PASSWORD,
-                     "password")
+    rotate_generated(stack, up, "netbird:userPassword", user_password_held(
+        wiring.user(settings)))
     return (f"tell the people who log in as {settings.netbird.user_name!r} that the password "
             f"changed (`pulumi stack output user_password --show-secrets --stack "
             f"{stack.name}` shows it)")

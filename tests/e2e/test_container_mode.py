@@ -66,9 +66,9 @@ def admin(deployed):
 
 def test_up_creates_healthy_container_and_every_object(deployed, admin):
     # 12 Keycloak and Docker objects (with the realm's events), the service account, the master
-    # realm's defences, the user's password, 3 stashes of generated secrets, 2 providers, 3
-    # components and the stack itself.
-    assert harness.changes(deployed.up) == {"create": 24}
+    # realm's defences, 3 stashes of generated secrets, 2 providers, 3 components and the stack
+    # itself.
+    assert harness.changes(deployed.up) == {"create": 23}
     state = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}",
                             "keycloak-e2e"], capture_output=True, text=True, check=True)
     assert state.stdout.strip() == "healthy"

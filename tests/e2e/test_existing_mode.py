@@ -38,9 +38,9 @@ def existing(project, native_keycloak):
 def test_up_configures_the_existing_keycloak_without_docker(existing):
     stack, admin, up, outputs, _ = existing
     created = harness.changes(up)
-    # 9 Keycloak objects, the user's password, its stash, the keycloak provider, 3 components
-    # and the stack; no Docker at all.
-    assert created == {"create": 16}
+    # 9 Keycloak objects, the user's password's stash, the keycloak provider, 3 components and
+    # the stack; no Docker at all, and no resource for the password until it changes.
+    assert created == {"create": 15}
     types = {r["type"] for r in stack.export_stack().deployment["resources"]}
     assert not [t for t in types if t.startswith(("docker:", "pulumi:providers:docker"))]
     assert admin.get("/customer-netbird")["realm"] == "customer-netbird"
@@ -60,7 +60,7 @@ def test_pulumi_cli_preview_in_a_shell_sees_no_changes(existing):
                           "--non-interactive"], cwd=stack.workspace.work_dir,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "16 unchanged" in run.stdout
+    assert "15 unchanged" in run.stdout
 
 
 def test_pulumi_up_typed_in_a_shell_runs_the_real_host_and_the_policy_pack(project,
@@ -82,7 +82,7 @@ def test_pulumi_up_typed_in_a_shell_runs_the_real_host_and_the_policy_pack(proje
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "netbird-keycloak-guardrails" in up.stdout  # the pack ran on the real host
-        assert "16 created" in up.stdout, up.stdout
+        assert "15 created" in up.stdout, up.stdout
         for run in (up, typed("pulumi preview --non-interactive --expect-no-changes "
                               "--stack typed")):
             assert run.returncode == 0, run.stdout + run.stderr

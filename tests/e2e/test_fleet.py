@@ -78,7 +78,7 @@ def test_one_bad_customer_fails_alone(customers):
     assert "1 of 3 stacks failed: cust-bad" in run.stdout
     for good in ("cust-a", "cust-b"):
         result = summary(out, good)
-        assert (result["result"], result["changes"]) == ("succeeded", {"create": 16})
+        assert (result["result"], result["changes"]) == ("succeeded", {"create": 15})
         assert admin("GET", f"/{good}")[0] == 200
         env_file = out / good / "setup.env"
         assert stat.S_IMODE(env_file.stat().st_mode) == 0o600

@@ -28,9 +28,9 @@ def connector(project, native_keycloak, tmp_path_factory):
 
 def test_connector_file_holds_issuer_client_and_secret(connector):
     stack, up, out = connector
-    # realm, its events, user, its password, connector client, the user-password stash, the
-    # provider, 4 components and the stack
-    assert harness.changes(up) == {"create": 12}
+    # realm, its events, user, connector client, the user-password stash, the provider, 4
+    # components and the stack (no resource for the password until it changes)
+    assert harness.changes(up) == {"create": 11}
     path = harness.stack_driver.write_env(stack, out)
     assert path.name == "netbird-connector.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

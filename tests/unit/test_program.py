@@ -9,7 +9,9 @@ import json
 import pulumi
 import pytest
 
+from components import wiring
 from components.netbird_realm import AUDIENCE_MAPPER_NAME
+from components.settings import RawValue, parse_settings
 from tests.unit.mock_pulumi import is_secret_input, reveal, run_program
 
 SECRETS = ["keycloak:adminPassword", "keycloak:adminClientSecret", "netbird:userPassword"]
@@ -441,18 +443,56 @@ def test_a_chosen_secret_wins_and_its_stash_follows_it(dev):
     assert reveal(stash["input"]) == BASE["keycloak:adminClientSecret"]
 
 
+EXISTING = {"netbird:domain": "netbird.example.com", "keycloak:deploy": "false",
+            "keycloak:url": "https://auth.example.com", "keycloak:adminPassword": "Xk3-vq9-Lm2-Pz7"}
+
+
+def recorded_state(*names: str) -> list[dict]:
+    """A state recording `names`; with the user, every Keycloak object an `up` made (a state
+    lacking some would make the program adopt, which mocks cannot run)."""
+    if "netbird-user" in names:
+        names += tuple(d.resource for d in wiring.adoptable(parse_settings(
+        {k: RawValue(v, k.endswith("Password")) for k, v in EXISTING.items()}, "dev")))
+    return [{"urn": f"urn:pulumi:dev::netbird-keycloak::t::{name}", "id": f"{name}-id",
+             "custom": True} for name in names]
+
+
 def test_an_existing_keycloak_keeps_only_the_user_password():
-    run = run_program({"netbird:domain": "netbird.example.com", "keycloak:deploy": "false",
-                       "keycloak:url": "https://auth.example.com",
-                       "keycloak:adminPassword": "Xk3-vq9-Lm2-Pz7"}, ["keycloak:adminPassword"])
+    run = run_program(EXISTING, ["keycloak:adminPassword"])
     assert run.error is None, run.error
     assert [r.name for r in run.mocks.by_type(STASH)] == ["user-password"]
-    # No hand-off; the user's password logs in as Pulumi does.
-    assert [r.name for r in run.mocks.by_type(DYNAMIC)] == ["netbird-user-password"]
-    login = reveal(run.mocks.one(DYNAMIC, "netbird-user-password").inputs["login"])
-    assert login == {"user": "kcadmin", "password": "Xk3-vq9-Lm2-Pz7"}
+    # No hand-off; the user is created with the generated password, which nothing changes
+    # until a rotation: no resource of the SDK's dynamic provider (no Python process for it).
+    assert run.mocks.by_type(DYNAMIC) == []
     provider = run.mocks.one("pulumi:providers:keycloak").inputs
     assert (provider["clientId"], provider["username"]) == ("admin-cli", "kcadmin")
+
+
+@pytest.mark.parametrize("extra,recorded,registered,set_on_create", [
+    # a new stack: the user is created with the password
+    ({}, [], False, None),
+    ({"netbird:userPassword": "Ab9-Zx8-Cv7-Qw6"}, [], True, False),
+    # a user created by an earlier run: a rotation stamp makes the password change
+    ({}, ["netbird-user"], False, None),
+    ({"netbird:userPasswordRotated": "2026-12-02T03:00:00Z"}, ["netbird-user"], True, True),
+    ({"netbird:userPassword": "Ab9-Zx8-Cv7-Qw6"}, ["netbird-user"], True, True),
+    # recorded once (an older stack, or rotated before): kept, never a delete in a preview
+    ({}, ["netbird-user", "netbird-user-password"], True, True),
+])
+def test_the_password_resource_exists_where_the_password_can_change(extra, recorded, registered,
+                                                                   set_on_create):
+    secret = ["keycloak:adminPassword"] + (["netbird:userPassword"] if extra.get(
+        "netbird:userPassword") else [])
+    run = run_program({**EXISTING, **extra}, secret, recorded=recorded_state(*recorded))
+    assert run.error is None, run.error
+    found = run.mocks.by_type(DYNAMIC)
+    assert [r.name for r in found] == (["netbird-user-password"] if registered else [])
+    if registered:
+        inputs = found[0].inputs
+        assert inputs["set_on_create"] is set_on_create
+        assert reveal(inputs["password"]) == run.exports["user_password"]
+        # It logs in as Pulumi does.
+        assert reveal(inputs["login"]) == {"user": "kcadmin", "password": "Xk3-vq9-Lm2-Pz7"}
 
 
 def test_realm_is_hardened(dev):

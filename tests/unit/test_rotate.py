@@ -44,3 +44,31 @@ def test_what_keycloak_holds_is_read_from_the_live_resource(old_first):
     resources = [old, new] if old_first else [new, old]
     assert rotate.recorded(resources, wiring.SERVICE_ACCOUNT, "client_secret") == "second"
     assert rotate.recorded(resources, "no-such-resource", "client_secret") is None
+
+
+def user_stash(value: str) -> dict:
+    return {"urn": f"{STACK}{STASH_TYPE}::{STASHES['netbird:userPassword']}", "type": STASH_TYPE,
+            "custom": True, "id": value, "outputs": {"output": {"plaintext": json.dumps(value)}}}
+
+
+def resource(name: str, **outputs: str) -> dict:
+    return {"urn": f"{STACK}t::{name}", "custom": True, "id": f"{name}-id",
+            "outputs": {k: {"plaintext": json.dumps(v)} for k, v in outputs.items()}}
+
+
+@pytest.mark.parametrize("state,rotated,held", [
+    # never deployed
+    ([], False, (False, None)),
+    ([user_stash("kept")], False, (False, None)),
+    # created with the kept password, which nothing has changed since: a new stamp is due
+    ([user_stash("kept"), resource("netbird-user")], False, (True, "kept")),
+    # a stamp but no UserPassword yet: the first rotation was cut short, it is finished
+    ([user_stash("kept"), resource("netbird-user")], True, (True, None)),
+    # UserPassword records what Keycloak took
+    ([user_stash("new"), resource("netbird-user"),
+      resource(wiring.USER_PASSWORD, password="old")], True, (True, "old")),
+    ([user_stash("new"), resource("netbird-user"),
+      resource(wiring.USER_PASSWORD, password="new")], True, (True, "new")),
+])
+def test_what_keycloak_holds_of_the_user_password(state, rotated, held):
+    assert rotate.user_password_held("netbird-user")(state, rotated) == held
