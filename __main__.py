@@ -28,8 +28,8 @@ guardrails.register()
 
 # What an interrupted earlier `up` left unrecorded is taken over, not created again
 # (components/adoption.py).
-recorded = adoption.Recorded.of_this_stack()
 try:
+    recorded = adoption.Recorded.of_this_stack()
     # A deployed Keycloak is never silently given another, empty database.
     refusal = switch_refusal(settings.keycloak.database,
                              recorded.last_output("keycloak_database"),
@@ -78,11 +78,11 @@ realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_passwor
 # user); a stack whose password never changes goes without (components/user_password.py).
 if user_password.registered(wiring.USER_PASSWORD, chosen=bool(settings.netbird.user_password),
                             rotated=settings.netbird.user_password_rotated is not None,
-                            recorded=recorded.cheap):
+                            recorded=recorded.ids):
     user_password.UserPassword(
         wiring.USER_PASSWORD, url=server.url, login=admin_login, realm=realm.realm_name,
         user_id=realm.user.id, password=kept.user_password,
-        set_on_create=user_password.set_on_create(wiring.user(settings), recorded.cheap))
+        set_on_create=user_password.set_on_create(wiring.user(settings), recorded.ids))
 
 urls = endpoints(settings.keycloak.url, settings.netbird.realm)
 pulumi.export("integration", settings.netbird.integration)

@@ -19,8 +19,9 @@ of that name without the label is someone else's and stops the run before anythi
 All of it runs under the engine, which holds the stack's lock: no other operator's `up` of the
 same stack can race it.
 
-What the state records is read from a file backend's state file in place; on any other backend
-from `pulumi stack export` (one CLI run, only when a lookup needs it).
+What the state records is read once, before the program registers anything (so this run's own
+records never count): from a file backend's state file in place; on any other backend from
+`pulumi stack export` (one CLI run).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import shutil
 import subprocess
 import urllib.parse
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Callable, Mapping, Optional
 
 import pulumi
@@ -111,32 +111,23 @@ def _exported(stack: str, run: Callable[..., subprocess.CompletedProcess]) -> li
 
 
 class Recorded:
-    """What the stack's state records: a file backend's read at once, before this run records
-    anything; any other backend's exported when first asked."""
+    """What the stack's state records, read once, before this run records anything: a file
+    backend's from its file, any other's exported through the CLI. Raises AdoptionRefused when
+    the state cannot be read."""
 
     def __init__(self, project: str, stack: str, qualified: str,
                  run: Callable[..., subprocess.CompletedProcess] = subprocess.run):
-        self.qualified, self._run = qualified, run
-        # None: another backend, where only the CLI can tell. A file backend without the
-        # stack's file has recorded nothing.
         state_file = file_state.path(project, stack)
-        self._in_file = None if state_file is None or file_state.compressed(state_file) else \
-            file_state.resources(project, stack) or []
-        self.cheap = None if self._in_file is None else recorded_ids(self._in_file)
+        # A file backend without the stack's file has recorded nothing.
+        self.resources = file_state.resources(project, stack) or [] \
+            if state_file is not None and not file_state.compressed(state_file) \
+            else _exported(qualified, run)
+        self.ids = recorded_ids(self.resources)
 
     @classmethod
     def of_this_stack(cls) -> "Recorded":
         project, stack = pulumi.get_project(), pulumi.get_stack()
         return cls(project, stack, f"{pulumi.get_organization()}/{project}/{stack}")
-
-    @cached_property
-    def resources(self) -> list[dict]:
-        return self._in_file if self._in_file is not None else \
-            _exported(self.qualified, self._run)
-
-    @cached_property
-    def ids(self) -> dict[str, str]:
-        return recorded_ids(self.resources)
 
     def last_output(self, key: str) -> Optional[Any]:
         """A plain output of the stack as its last run recorded it (None: none)."""
@@ -147,11 +138,8 @@ class Recorded:
         return None
 
     def may_lack(self, names: list[str]) -> bool:
-        """Whether an `up` ever ran and left one of these unrecorded (True when only the CLI
-        can tell: then each lookup that finds an object asks it)."""
-        if self.cheap is None:
-            return True
-        return bool(self.cheap) and any(name not in self.cheap for name in names)
+        """Whether an `up` ever ran and left one of these unrecorded."""
+        return bool(self.ids) and any(name not in self.ids for name in names)
 
 
 def docker_cli_env(host: Optional[str], cert_path: Optional[str]) -> Optional[dict[str, str]]:
@@ -178,7 +166,7 @@ class StaleContainers:
         Raises AdoptionRefused for a container of one of these names that is not this stack's."""
         self._env, self._run = docker_cli_env(host, cert_path), run
         self.found: dict[str, str] = {}  # container name -> id
-        if self._env is None or recorded.cheap == {}:
+        if self._env is None or not recorded.ids:
             return  # an engine the docker CLI cannot reach, or no up ever ran on the stack
         for resource, name in containers:
             inspect = run(["docker", "inspect", "-f",
@@ -267,9 +255,8 @@ class KeycloakAdoption:
         self._login, self._password = login, user_password
         self._recorded = recorded
         self._adopted: dict[str, str] = {}  # resource name -> Keycloak id
-        # One login and realm read, and one read of the state, shared by every transform.
+        # One login and realm read, shared by every transform.
         self._session: Optional[asyncio.Future] = None
-        self._state: Optional[asyncio.Future] = None
 
     async def transform(self, args: pulumi.ResourceTransformArgs
                         ) -> Optional[pulumi.ResourceTransformResult]:
@@ -305,8 +292,8 @@ class KeycloakAdoption:
 
     async def _find(self, declared: Declared) -> Optional[str]:
         """The import id of the object when the state lacks it and Keycloak has it."""
-        cheap = self._recorded.cheap
-        if cheap is not None and (not cheap or declared.resource in cheap):
+        ids = self._recorded.ids
+        if not ids or declared.resource in ids:  # never ran, or recorded: nothing to adopt
             return None
         session = await self._lookups()
         if session is None:
@@ -320,13 +307,10 @@ class KeycloakAdoption:
             scope_id = ""
             if declared.scope:  # the mapper's scope: recorded, or adopted just before it
                 scope_id = self._adopted.get(declared.scope.resource) or \
-                    (await self._ids()).get(declared.scope.resource, "")
+                    ids.get(declared.scope.resource, "")
             object_id = await asyncio.to_thread(lookups.find_id, declared, scope_id)
             if object_id is None:
                 return None
-        ids = await self._ids()
-        if not ids or declared.resource in ids:  # never ran, or recorded: nothing to adopt
-            return None
         if declared.kind == "realm":
             marked = (representation.get("attributes") or {}).get(OWNER_ATTRIBUTE)
             if marked != self._mine:
@@ -340,11 +324,6 @@ class KeycloakAdoption:
         if declared.kind == "user":
             await self._password_if_missing(lookups, object_id, declared.key)
         return import_id(declared, declared.realm or self._realm, object_id, scope_id)
-
-    async def _ids(self) -> dict[str, str]:
-        if self._state is None:
-            self._state = asyncio.ensure_future(asyncio.to_thread(lambda: self._recorded.ids))
-        return await self._state
 
     async def _password_if_missing(self, lookups: _Lookups, user_id: str, name: str) -> None:
         """A create stopped between the user and its password leaves the user without one, and

@@ -47,19 +47,18 @@ def _set_password(props: dict) -> None:
                          f"realm {props['realm']} ({status}: {answer}); the old one still works")
 
 
-def registered(name: str, *, chosen: bool, rotated: bool,
-               recorded: Optional[Mapping[str, str]]) -> bool:
-    """Whether this run registers the UserPassword `name` (pure):
-    when the stack file sets the password or a rotation stamp (the password can then differ from
-    the one the user was created with), when the state records one already (dropping it would
-    show as a delete), and when only the CLI can tell what the state records (`recorded` None)."""
-    return chosen or rotated or recorded is None or name in recorded
+def registered(name: str, *, chosen: bool, rotated: bool, recorded: Mapping[str, str]) -> bool:
+    """Whether this run registers the UserPassword `name` (pure): when the stack file sets the
+    password or a rotation stamp (the password can then differ from the one the user was
+    created with), and when the state records one already (dropping it would show as a
+    delete). `recorded`: {resource name: id} of the state."""
+    return chosen or rotated or name in recorded
 
 
-def set_on_create(user: str, recorded: Optional[Mapping[str, str]]) -> bool:
+def set_on_create(user: str, recorded: Mapping[str, str]) -> bool:
     """Whether a new UserPassword must set the password (pure): yes unless this run creates the
     user, with this password."""
-    return recorded is None or user in recorded
+    return user in recorded
 
 
 class _Provider(ResourceProvider):
