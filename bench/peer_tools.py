@@ -39,11 +39,24 @@ def missing() -> list[str]:
             for path in (TOFU, plugin) if not os.access(path, os.X_OK)]
 
 
+def state_encryption(passphrase: str) -> str:
+    """OpenTofu's state encryption (its TF_ENCRYPTION setting): the state and plan files
+    encrypted with a key derived from a passphrase (PBKDF2, OpenTofu's defaults), the guarantee
+    Pulumi's passphrase secrets provider gives this program's state."""
+    return (f'key_provider "pbkdf2" "bench" {{\n  passphrase = "{passphrase}"\n}}\n'
+            'method "aes_gcm" "bench" {\n  keys = key_provider.pbkdf2.bench\n}\n'
+            'state {\n  method = method.aes_gcm.bench\n  enforced = true\n}\n'
+            'plan {\n  method = method.aes_gcm.bench\n  enforced = true\n}\n')
+
+
 class Tofu:
     """One OpenTofu working directory for bench/peers/netbird.tf, a workspace per customer,
-    the provider installed from the local filesystem mirror (so `tofu init` works offline)."""
+    the provider installed from the local filesystem mirror (so `tofu init` works offline).
+    `encrypted`: its states are encrypted (state_encryption); by default they hold the realm's
+    secrets in plain text, as OpenTofu writes them unless told otherwise."""
 
-    def __init__(self, work: Path, keycloak: NativeKeycloak, domain: str):
+    def __init__(self, work: Path, keycloak: NativeKeycloak, domain: str,
+                 encrypted: bool = False):
         work.mkdir(parents=True, exist_ok=True)
         shutil.copy(CONFIGURATION, work / "netbird.tf")
         (work / "tofurc").write_text(
@@ -57,6 +70,8 @@ class Tofu:
                         TF_VAR_keycloak_url=keycloak.url, TF_VAR_admin_user=keycloak.admin_user,
                         TF_VAR_admin_password=keycloak.admin_password, TF_VAR_domain=domain,
                         TF_VAR_user_password=self.user_password)
+        if encrypted:
+            self.env["TF_ENCRYPTION"] = state_encryption(secrets.token_urlsafe(24))
         started = time.perf_counter()
         self._tofu("init", "-no-color")
         self.init_seconds = time.perf_counter() - started

@@ -35,6 +35,24 @@ def test_tofu_made_realm_passes_netbirds_checks(keycloak, tmp_path):
     assert admin("GET", "/tofu-e2e")[0] == 404
 
 
+def test_tofu_with_encrypted_state_keeps_no_secret_in_plain_text(keycloak, tmp_path):
+    """The peer given this program's guarantee (secrets encrypted in the state) does the same
+    work, and its state file holds none of the realm's secrets in plain text."""
+    tofu = peer_tools.Tofu(tmp_path / "tofu", keycloak, DOMAIN, encrypted=True)
+    tofu.apply("enc", realm="tofu-enc")
+    try:
+        outputs = tofu.outputs("enc")
+        checks = harness.verify.run_checks(outputs, tofu.user_password)
+        assert [c.ok for c in checks] == [True] * 4, [c.line() for c in checks]
+        tofu.plan("enc", realm="tofu-enc")
+        state = (tmp_path / "tofu" / "terraform.tfstate.d" / "enc" / "terraform.tfstate")
+        text = state.read_text()
+        assert "tofu-enc" not in text and outputs["backend_client_secret"] not in text
+        assert tofu.user_password not in text and '"encryption_version"' in text
+    finally:
+        tofu.destroy("enc", realm="tofu-enc")
+
+
 def test_realm_import_floor_passes_netbirds_checks(keycloak):
     admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
     password = secrets.token_urlsafe(18)
