@@ -73,7 +73,8 @@ adopting = pulumi.ResourceOptions(transforms=[adoption.KeycloakAdoption(
     adoptable, settings.netbird.realm, settings.keycloak.admin_base_url, admin_login,
     kept.user_password, recorded, adoption.this_stack()).transform]) \
     if recorded.may_lack([d.resource for d in adoptable]) else None
-realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_password, adopting)
+realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_password, adopting,
+                     recorded)
 # A changed password reaches Keycloak here (pulumi-keycloak sets it only when creating the
 # user); a stack whose password never changes goes without (components/user_password.py).
 if user_password.registered(wiring.USER_PASSWORD, chosen=bool(settings.netbird.user_password),

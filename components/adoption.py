@@ -137,6 +137,13 @@ class Recorded:
                 return None if isinstance(value, dict) else value
         return None
 
+    def inputs(self, name: str) -> dict[str, Any]:
+        """The inputs the state records for the live custom resource `name` ({}: none)."""
+        for resource in live(self.resources):
+            if resource.get("custom") and resource["urn"].rsplit("::", 1)[1] == name:
+                return resource.get("inputs") or {}
+        return {}
+
     def may_lack(self, names: list[str]) -> bool:
         """Whether an `up` ever ran and left one of these unrecorded."""
         return bool(self.ids) and any(name not in self.ids for name in names)

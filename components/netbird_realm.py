@@ -14,11 +14,12 @@ from typing import Optional
 import pulumi
 import pulumi_keycloak as keycloak
 
-from components.adoption import OWNER_ATTRIBUTE, Declared, this_stack
+from components.adoption import OWNER_ATTRIBUTE, Declared, Recorded, this_stack
 from components.netbird_groups import NetBirdGroups
 from components.settings import BUILTIN_DEFAULT_SCOPES, NetBirdSettings
 
 AUDIENCE_MAPPER_NAME = "Audience for NetBird Management API"
+REALM_MANAGEMENT = "realm-management"  # Keycloak's client holding a realm's admin roles
 
 
 def redirect_uris(settings: NetBirdSettings) -> list[str]:
@@ -59,6 +60,24 @@ def adoptable(name: str, settings: NetBirdSettings) -> list[Declared]:
     return objects
 
 
+def backend_role(name: str, settings: NetBirdSettings) -> str:
+    """The resource name of the backend service account's role grant."""
+    return f"{name}-backend-{settings.backend_role}"
+
+
+def recorded_realm_management(name: str, settings: NetBirdSettings,
+                              recorded: Optional[Recorded]) -> Optional[str]:
+    """The id of the realm's `realm-management` client as the role grant's last run recorded it,
+    when it granted in the realm this run declares (None: look it up). Keycloak makes that client
+    with the realm and never changes its id; the lookup is otherwise the only call a preview
+    without changes makes to Keycloak: a login (the admin's password hashed by Keycloak) and a
+    read, on the preview's critical path."""
+    inputs = recorded.inputs(backend_role(name, settings)) if recorded else {}
+    if inputs.get("realmId") == settings.realm and isinstance(inputs.get("clientId"), str):
+        return inputs["clientId"]
+    return None
+
+
 class NetBirdRealm(pulumi.ComponentResource):
     realm_name: pulumi.Output[str]
     client_id: pulumi.Output[str]
@@ -69,7 +88,9 @@ class NetBirdRealm(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: NetBirdSettings, provider: keycloak.Provider,
                  user_password: pulumi.Input[str],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None,
+                 recorded: Optional[Recorded] = None):
+        """`recorded`: what the stack's state records (components/adoption.Recorded)."""
         super().__init__("netbird:index:NetBirdRealm", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         # Renaming or deleting the realm deletes every user and session in it. Protection makes
@@ -116,7 +137,8 @@ class NetBirdRealm(pulumi.ComponentResource):
         self.user_name = self.user.username
         outputs = {"realm_name": self.realm_name, "user_name": self.user_name}
         if settings.integration == "setup-env":
-            self._setup_env_clients(name, settings, provider, child, realm_id)
+            self._setup_env_clients(name, settings, provider, child, realm_id,
+                                    recorded_realm_management(name, settings, recorded))
             outputs.update({
                 "client_id": self.client_id,
                 "audience_scope": self.audience_scope,
@@ -155,12 +177,13 @@ class NetBirdRealm(pulumi.ComponentResource):
 
     def _setup_env_clients(self, name: str, settings: NetBirdSettings,
                            provider: keycloak.Provider, child: pulumi.ResourceOptions,
-                           realm_id: pulumi.Output[str]) -> None:
+                           realm_id: pulumi.Output[str],
+                           realm_management: Optional[str]) -> None:
         """What NetBird's configure.sh path needs: the public client, the audience scope bound
         to it, and the backend client that lets NetBird's management read users."""
         self._public_client(name, settings, child, realm_id)
         self._audience_scope(name, settings, child, realm_id)
-        self._backend_client(name, settings, provider, child, realm_id)
+        self._backend_client(name, settings, provider, child, realm_id, realm_management)
         self.client_id = self.client.client_id
         self.audience_scope = self.scope.name
         self.backend_client_id = self.backend_client.client_id
@@ -232,7 +255,9 @@ class NetBirdRealm(pulumi.ComponentResource):
 
     def _backend_client(self, name: str, settings: NetBirdSettings,
                         provider: keycloak.Provider, child: pulumi.ResourceOptions,
-                        realm_id: pulumi.Output[str]) -> None:
+                        realm_id: pulumi.Output[str], realm_management: Optional[str]) -> None:
+        """`realm_management`: the id of the realm's `realm-management` client (None: looked
+        up)."""
         self.backend_client = keycloak.openid.Client(
             f"{name}-backend-client",
             realm_id=realm_id,
@@ -250,14 +275,13 @@ class NetBirdRealm(pulumi.ComponentResource):
             oauth2_device_authorization_grant_enabled=False,
             opts=child,
         )
-        realm_management = keycloak.openid.get_client_output(
-            realm_id=realm_id, client_id="realm-management",
-            opts=pulumi.InvokeOutputOptions(provider=provider, parent=self))
         self.backend_role = keycloak.openid.ClientServiceAccountRole(
-            f"{name}-backend-{settings.backend_role}",
+            backend_role(name, settings),
             realm_id=realm_id,
             service_account_user_id=self.backend_client.service_account_user_id,
-            client_id=realm_management.id,
+            client_id=realm_management or keycloak.openid.get_client_output(
+                realm_id=realm_id, client_id=REALM_MANAGEMENT,
+                opts=pulumi.InvokeOutputOptions(provider=provider, parent=self)).id,
             role=settings.backend_role,
             opts=child,
         )

@@ -35,7 +35,7 @@ from rich.table import Table
 
 from components.adoption import owner
 from netbird_keycloak import ROOT, customer_account, interrupted
-from netbird_keycloak.stack import PROJECT, config_flag, program_modules, stack_file_config
+from netbird_keycloak.engine_run import PROJECT, config_flag, program_modules, stack_file_config
 
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 

@@ -98,14 +98,19 @@ class EngineHandlesCtrlC:
         self.previous = None
 
     def __enter__(self) -> "EngineHandlesCtrlC":
-        if threading.current_thread() is threading.main_thread():
+        # Entered once, when a run started ahead of the command (engine_run.start_ahead).
+        if self.previous is None and threading.current_thread() is threading.main_thread():
             # A Python handler, not SIG_IGN: the CLI started meanwhile gets the default back.
             self.previous = signal.signal(signal.SIGINT, lambda *_: self.seen.set())
         return self
 
     def __exit__(self, kind: Optional[type], error: Optional[BaseException],
                  trace: Optional[TracebackType]) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        self.restore()
         if self.seen.is_set():
             raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        """Python's Ctrl-C handling back (the handler in force before)."""
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)

@@ -1,26 +1,22 @@
-"""Runs the program for one stack through Pulumi's Automation API: up, preview, refresh, destroy
-and env (write out/<stack>/setup.env from the outputs, touching no infrastructure).
+"""Runs the program for one stack: up, preview, refresh, destroy and env (write
+out/<stack>/setup.env from the outputs, touching no infrastructure).
 
-Why the Automation API rather than `pulumi up` in a shell: it serves the program from this Python
-process, so no separate Python language-host binary is needed (machines that reach only package
-registries cannot get one), and `make`, the tests and the benchmarks share one code path.
-The program is `__main__.py`, executed exactly as `pulumi up` would execute it.
+The program is served from this Python process (`up` and `preview` through engine_run.EngineRun,
+the rest through Pulumi's Automation API), so no separate Python language-host binary is needed
+(machines that reach only package registries cannot get one), and `make`, the tests and the
+benchmarks share one code path. The program is `__main__.py`, executed exactly as `pulumi up`
+would execute it.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
-import importlib
 import json
 import os
 import re
 import runpy
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from datetime import datetime, timezone
@@ -28,7 +24,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pulumi
-import yaml
 from pulumi import automation as auto
 from pulumi.runtime._callbacks import _CallbackServicer
 from semver import VersionInfo
@@ -37,34 +32,14 @@ from components.connector_json import render_connector_json
 from components.settings import SettingsError
 from components.setup_env import render_setup_env, write_private
 from netbird_keycloak import ROOT, file_state, interrupted, state_lock
-
-PROJECT = "netbird-keycloak"
+from netbird_keycloak.engine_run import (PROJECT, EngineRun, StartedAhead, Timeline,
+                                         check_docker_engine, cli_path, cli_root_version,
+                                         import_ahead, no_stack_file, parser, program_modules,
+                                         pulumi_env, stack_file, stack_file_config)
 # The guardrails as a policy pack (policy/), for pull-request previews (preview_md.py): it adds
 # the rule over the whole stack. Every command runs the per-resource rules in the program itself
 # (components/guardrails.py), without the pack's analyzer process (1 s per command here).
 POLICY_PACKS = [str(ROOT / "policy")]
-
-
-class Timeline:
-    """When each phase of one command ended, in seconds since the command started (`--profile`,
-    printed by `make bench-peers`). Phases inside the engine are seen through its events, which
-    the CLI streams to this process (gRPC) as they happen."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.marks: dict[str, float] = {}
-
-    def mark(self, phase: str) -> None:
-        self.marks.setdefault(phase, round(time.perf_counter() - self.started, 3))
-
-    def watch(self, event: auto.EngineEvent) -> None:
-        if event.prelude_event:
-            self.mark("engine started (CLI, backend, config decrypted)")
-        outputs = event.res_outputs_event
-        if outputs and outputs.metadata.type.startswith("pulumi:providers:keycloak"):
-            self.mark("keycloak provider started and logged in")
-        if event.summary_event:
-            self.mark("resources done")
 
 
 # Set by main() for `--profile`; the program and the engine's events mark it.
@@ -87,58 +62,6 @@ def program() -> None:
         pulumi.Output.all(**exported).apply(lambda values: RESOLVED.update(values) or True)
     if PROFILE:
         PROFILE.mark("program registered its resources")
-
-
-def program_modules() -> list[str]:
-    """The modules the program (__main__.py) imports, read from it, so no list can drift."""
-    found: list[str] = []
-    for node in ast.walk(ast.parse((ROOT / "__main__.py").read_text())):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            # `from components import adoption` names a module, `from … import Name` not:
-            # import_ahead skips what is no module.
-            found += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-    return list(dict.fromkeys(found))
-
-
-def import_ahead(modules: list[str]) -> None:
-    """Imports `modules` in a thread of their own, while the engine starts in its process (0.3 s
-    on the other core): the program then finds them imported (0.12 s here). A module that fails
-    to import is left to the program, which reports it."""
-    def run() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except ModuleNotFoundError:
-                continue  # a name imported from a module, not a module
-            except Exception:  # noqa: BLE001 - the program imports it again and says why
-                return
-    threading.Thread(target=run, daemon=True).start()
-
-
-def pulumi_env() -> dict[str, str]:
-    """Settings that keep every run local and offline-safe; the caller's environment wins."""
-    defaults = {
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-    }
-    env = {key: os.environ.get(key, value) for key, value in defaults.items()}
-    # The engine starts the hand-off's dynamic provider (pulumi-resource-pulumi-python) with
-    # this Python; the CLI's language host tells it Pulumi.yaml's virtualenv, an inline program
-    # does not.
-    env["PULUMI_RUNTIME_VIRTUALENV"] = os.environ.get("PULUMI_RUNTIME_VIRTUALENV", sys.prefix)
-    for key in ("PULUMI_BACKEND_URL", "PULUMI_HOME", "PULUMI_CONFIG_PASSPHRASE",
-                "PULUMI_CONFIG_PASSPHRASE_FILE"):
-        if os.environ.get(key):
-            env[key] = os.environ[key]
-    if "PULUMI_BACKEND_URL" not in env:
-        raise SystemExit("PULUMI_BACKEND_URL is not set: run through `make` (which uses a local "
-                         "file backend in .pulumi-state/) or export it yourself")
-    if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
-        raise SystemExit("no state passphrase: set PULUMI_CONFIG_PASSPHRASE_FILE (make does)")
-    return env
 
 
 def set_setting(stack: auto.Stack, key: str, value: str, secret: bool = False) -> None:
@@ -177,12 +100,11 @@ def pulumi_command() -> Optional[auto.PulumiCommand]:
     root = os.environ.get("PULUMI_CLI_ROOT")
     if not root:
         return None
-    built = re.fullmatch(r"pulumi-v(\d+\.\d+\.\d+)", Path(root).name)
-    if not built:
+    version = cli_root_version()
+    if version is None:
         return auto.PulumiCommand(root=root)
     command = auto.PulumiCommand.__new__(auto.PulumiCommand)
-    command.command, command.version = str(Path(root) / "bin" / "pulumi"), \
-        VersionInfo.parse(built[1])
+    command.command, command.version = cli_path(), VersionInfo.parse(version)
     return command
 
 
@@ -230,31 +152,6 @@ def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
                                        opts=options)
 
 
-def stack_file(work_dir: Path, name: str) -> Path:
-    return Path(work_dir) / "stacks" / f"Pulumi.{name}.yaml"
-
-
-def no_stack_file(work_dir: Path, name: str) -> str:
-    """Why a stack without its file is refused (a typo would otherwise create a new stack)."""
-    known = sorted(p.name[len("Pulumi."):-len(".yaml")]
-                   for p in (Path(work_dir) / "stacks").glob("Pulumi.*.yaml"))
-    return (f"stack {name!r} has no stack file {stack_file(work_dir, name)}; nothing was "
-            f"created. Stacks here: {', '.join(known) or 'none'}. A new customer: "
-            f"`make new CUSTOMER={name} DOMAIN=netbird.{name}.example`.")
-
-
-def stack_file_config(work_dir: Path, name: str) -> dict:
-    """The `config:` map of stacks/Pulumi.<name>.yaml as written (secrets stay encrypted)."""
-    path = stack_file(work_dir, name)
-    data = yaml.safe_load(path.read_text()) if path.exists() else None
-    return (data or {}).get("config") or {}
-
-
-def config_flag(config: dict, key: str, default: bool) -> bool:
-    """A true/false setting as the stack file holds it (a YAML bool or a "true"/"false" string)."""
-    return str(config.get(key, default)).lower() == "true"
-
-
 def write_env(stack: auto.Stack, out_dir: Path,
               outputs: Optional[dict[str, auto.OutputValue]] = None) -> Path:
     """Writes what NetBird reads, from the outputs (read from the state unless given):
@@ -278,100 +175,66 @@ class NoStackFile(Exception):
     """Raised before anything is created for a stack name without its stack file."""
 
 
-class EngineUnreachable(Exception):
-    """Raised before a run that needs a Docker engine that does not answer."""
+def engine_run(command: str, stack: auto.Stack, refresh: bool, show: Callable[[str], None],
+               events: list, started: Optional[EngineRun] = None) -> dict[str, int]:
+    """`up` or `preview`: one CLI run of the engine (engine_run.EngineRun; `started`: the one
+    started ahead of this process's imports) on this process's program, and nothing around it:
+    the changes come from the engine's own summary event. `events` collects the engine's
+    events, for the failure report."""
+    summaries: list[auto.events.SummaryEvent] = []
 
+    def watched(event: auto.EngineEvent) -> None:
+        events.append(event)
+        if PROFILE:
+            PROFILE.watch(event)
+        if event.summary_event:
+            summaries.append(event.summary_event)
 
-def check_docker_engine(stack: auto.Stack, timeout: float = 5,
-                        config: Optional[dict] = None) -> None:
-    """pulumi-docker says only "failed to connect to any docker daemon", and only once it is
-    configured; so a deploying stack's engine is tried first, and named when it does not
-    answer. ssh:// engines are left to the provider, which reaches them through `ssh`."""
-    config = stack_file_config(stack.workspace.work_dir, stack.name) if config is None else config
-    if not config_flag(config, "keycloak:deploy", True):
-        return
-    host = config.get("docker:host") or os.environ.get("DOCKER_HOST") or \
-        "unix:///var/run/docker.sock"
-    url = urllib.parse.urlsplit(host)
-    if url.scheme not in ("unix", "tcp"):
-        return
-    family = socket.AF_UNIX if url.scheme == "unix" else socket.AF_INET
-    address = url.path if url.scheme == "unix" else (url.hostname, url.port or 2375)
+    RESOLVED.clear()
+    engine = started or EngineRun(command, stack.name, Path(stack.workspace.work_dir), refresh)
     try:
-        with socket.socket(family) as probe:
-            probe.settimeout(timeout)
-            probe.connect(address)
-    except OSError as error:
-        raise EngineUnreachable(
-            f"cannot reach the Docker engine at {host} ({error.strerror or error}). Start it, or "
-            f"point docker:host at the right one: `pulumi config set docker:host "
-            f"ssh://deploy@netbird.example.com --stack {stack.name}`. Nothing was changed.") \
-            from None
+        engine.serve(one_of_many(program))
+        if PROFILE:
+            PROFILE.mark("SDK imported, program served")
+        engine.wait(show, watched)
+    finally:
+        engine.close()
+    if PROFILE:
+        PROFILE.mark("engine exited")
+    if not summaries:
+        raise RuntimeError(f"the engine's {command} ended without its summary event")
+    return dict(summaries[-1].resource_changes or {})
 
 
 def up(stack: auto.Stack, out_dir: Path, refresh: bool, show: Callable[[str], None],
-       events: list) -> dict:
-    """`up` (with the guardrails), then what NetBird reads written from its outputs."""
-    changes, outputs = engine_up(stack, on_output=show, refresh=refresh, color="never",
-                                 on_event=events.append)
+       events: list, started: Optional[EngineRun] = None) -> dict[str, int]:
+    """`up` (with the guardrails), then what NetBird reads written from its outputs: the ones
+    this process's program resolved (RESOLVED), without the `pulumi stack output` and `pulumi
+    stack history` the Automation API's up runs after the engine (1.5–2 s here)."""
+    changes = engine_run("up", stack, refresh, show, events, started)
+    outputs = {key: auto.OutputValue(value, secret=False) for key, value in RESOLVED.items()}
     show(f"wrote {write_env(stack, out_dir, outputs)}")
     if PROFILE:
         PROFILE.mark("setup.env written")
     return changes
 
 
-def engine_up(stack: auto.Stack, on_event: Callable[[auto.EngineEvent], None], **options
-              ) -> tuple[dict[str, int], dict[str, auto.OutputValue]]:
-    """`stack.up(**options)` without the three CLI runs the Automation API adds after the
-    engine's (two `pulumi stack output`, one `pulumi stack history`: 1.5–2 s here): the changes
-    come from the engine's own summary event, the outputs are the ones this process's program
-    resolved (RESOLVED); only a program run elsewhere has them read back through the CLI."""
-    summaries: list[auto.events.SummaryEvent] = []
-
-    def watched(event: auto.EngineEvent) -> None:
-        on_event(event)
-        if PROFILE:
-            PROFILE.watch(event)
-        if event.summary_event:
-            summaries.append(event.summary_event)
-
-    # Instance attributes shadow the two methods up() calls after the engine, for this up only.
-    stack.outputs = dict  # type: ignore[method-assign]
-    stack.info = lambda *_: auto.UpdateSummary(  # type: ignore[method-assign]
-        kind="update", start_time=datetime.now(timezone.utc), message="", environment={},
-        config={}, result="succeeded")
-    RESOLVED.clear()
-    try:
-        stack.up(on_event=watched, **options)
-    finally:
-        del stack.outputs, stack.info
-    if PROFILE:
-        PROFILE.mark("engine exited")
-    # A program run elsewhere (not this process's inline program) resolved nothing here.
-    outputs = {key: auto.OutputValue(value, secret=False) for key, value in RESOLVED.items()} \
-        or stack.outputs()
-    if PROFILE:
-        PROFILE.mark("outputs read")
-    return dict(summaries[-1].resource_changes or {}) if summaries else {}, outputs
-
-
 def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
-        show: Callable[[str], None], events: Optional[list] = None) -> dict:
+        show: Callable[[str], None], events: Optional[list] = None,
+        started: Optional[EngineRun] = None) -> dict:
     """Runs one command on one stack; returns what a summary needs (changes by operation).
-    `events` collects the engine events of `up`, for the failure report."""
+    `events` collects the engine events of `up` and `preview`, for the failure report;
+    `started`: the run engine_run.start_ahead started, its checks passed."""
     events = [] if events is None else events
     changes: dict[str, int] = {}
-    # The stack file, read once for every check of this command.
-    config = stack_file_config(stack.workspace.work_dir, stack.name)
-    if command in ("up", "preview", "refresh", "destroy"):
-        check_docker_engine(stack, config=config)
+    if command in ("up", "preview", "refresh", "destroy") and started is None:
+        check_docker_engine(stack.name, stack_file_config(stack.workspace.work_dir, stack.name))
     if PROFILE:
         PROFILE.mark("checks (Docker engine)")
     if command == "up":
-        changes = up(stack, out_dir, refresh, show, events)
+        changes = up(stack, out_dir, refresh, show, events, started)
     elif command == "preview":
-        changes = dict(stack.preview(on_output=show, diff=True, refresh=refresh,
-                                     color="never").change_summary)
+        changes = engine_run("preview", stack, refresh, show, events, started)
     elif command == "refresh":
         changes = dict(stack.refresh(on_output=show, color="never").summary.resource_changes
                        or {})
@@ -384,7 +247,8 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
 
 
 def run_locked(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
-               show: Callable[[str], None], events: list) -> dict:
+               show: Callable[[str], None], events: list,
+               started: Optional[EngineRun] = None) -> dict:
     """`run`, and once more after releasing the lock this machine's previous run left when the
     state backend went away under it (only when that is the stack's one lock)."""
     if command == "unlock":
@@ -393,7 +257,7 @@ def run_locked(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         show(f"removed every lock on stack {stack.name!r}")
         return {}
     try:
-        changes = run(command, stack, out_dir, refresh, show, events)
+        changes = run(command, stack, out_dir, refresh, show, events, started)
     except auto.CommandError as error:
         locks = state_lock.holders(str(error))
         if not state_lock.ours_only(out_dir, stack.name, locks):
@@ -457,23 +321,14 @@ def not_applied(stack: auto.Stack, events: list[auto.EngineEvent]) -> list[str]:
     return lines
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command",
-                        choices=["up", "preview", "refresh", "destroy", "env", "unlock"])
-    parser.add_argument("--stack", default="dev")
-    parser.add_argument("--work-dir", type=Path, default=ROOT,
-                        help="folder with Pulumi.yaml and stacks/ (default: this project)")
-    parser.add_argument("--out", type=Path, default=ROOT / "out")
-    parser.add_argument("--refresh", action="store_true", help="refresh before up/preview")
-    parser.add_argument("--summary-json", type=Path,
-                        help="write {result, changes, seconds, error} here (used by fleet)")
-    parser.add_argument("--profile", type=Path,
-                        help="write when each phase ended here (JSON; make bench-peers)")
-    args = parser.parse_args(argv)
+def main(argv: Optional[list[str]] = None, ahead: Optional[StartedAhead] = None) -> int:
+    """`ahead`: the run engine_run.start_ahead started for these arguments (cli.py)."""
+    args = parser().parse_args(argv)
     global PROFILE
     PROFILE = Timeline() if args.profile else None
-    if args.command in ("up", "preview", "refresh"):  # the commands that run the program
+    if PROFILE and ahead:
+        PROFILE.started = ahead.run.started
+    if ahead is None and args.command in ("up", "preview", "refresh"):  # those run the program
         import_ahead(program_modules())
 
     started = time.monotonic()
@@ -488,9 +343,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         stack = open_stack(args.stack, args.work_dir.resolve())
         if PROFILE:
             PROFILE.mark("stack opened")
-        with interrupted.EngineHandlesCtrlC():
+        with ahead.ctrl_c if ahead else interrupted.EngineHandlesCtrlC():
             summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
-                                            events)
+                                            events, ahead.run if ahead else None)
         summary["result"] = "succeeded"
     except auto.CommandError as error:
         summary["error"] = _first_error(str(error))
@@ -524,6 +379,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
         summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)
+    finally:
+        if ahead:  # a run started ahead is never left running, whatever stopped this command
+            ahead.run.close()
+            ahead.ctrl_c.restore()
     summary["seconds"] = round(time.monotonic() - started, 2)
     if PROFILE:
         PROFILE.mark("done")

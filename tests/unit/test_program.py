@@ -495,6 +495,21 @@ def test_the_password_resource_exists_where_the_password_can_change(extra, recor
         assert reveal(inputs["login"]) == {"user": "kcadmin", "password": "Xk3-vq9-Lm2-Pz7"}
 
 
+@pytest.mark.parametrize("granted_in,looked_up", [("netbird", False), ("netbird-old", True)])
+def test_realm_management_is_looked_up_only_where_the_state_lacks_it(granted_in, looked_up):
+    # A preview without changes then makes no call to Keycloak at all; a renamed realm has a
+    # realm-management client of its own, so its id is looked up again.
+    state = recorded_state("netbird-user") + [{
+        "urn": "urn:pulumi:dev::netbird-keycloak::t::netbird-backend-view-users", "id": "grant",
+        "custom": True, "inputs": {"realmId": granted_in, "clientId": "recorded-uuid"}}]
+    run = run_program(EXISTING, ["keycloak:adminPassword"], recorded=state)
+    assert run.error is None, run.error
+    role = run.mocks.one(SA_ROLE).inputs
+    assert role["clientId"] == ("realm-management-uuid" if looked_up else "recorded-uuid")
+    assert [args for _, args, _ in run.mocks.calls] == \
+        ([{"realmId": "netbird", "clientId": "realm-management"}] if looked_up else [])
+
+
 def test_realm_is_hardened(dev):
     realm = dev.mocks.one(REALM).inputs
     assert realm["sslRequired"] == "external"
