@@ -363,11 +363,10 @@ class StartedAhead:
         self.run, self.ctrl_c = run, ctrl_c
 
 
-def start_ahead(argv: list[str]) -> Optional[StartedAhead]:
-    """For `up`/`preview` of a stack with its file, whose state shows it exists, and whose
-    checks pass: the run, started now, with the program's imports under way in a thread (the
-    caller then imports the SDK, and stack.main serves and waits). None otherwise: stack.main
-    then runs the command as it would anyway (and reports what refused it)."""
+def ahead_for(argv: list[str]) -> Optional[argparse.Namespace]:
+    """The arguments of a command whose run can start ahead: `up`/`preview` of a stack with its
+    file, whose state (a file backend's) shows it exists, and whose checks pass. None otherwise:
+    stack.main then runs the command as it would anyway (and reports what refused it)."""
     try:
         args, _ = parser().parse_known_args(argv)
     except SystemExit:
@@ -382,9 +381,18 @@ def start_ahead(argv: list[str]) -> Optional[StartedAhead]:
         check_docker_engine(args.stack, stack_file_config(work_dir, args.stack))
     except (OSError, KeyError, TypeError, yaml.YAMLError, EngineUnreachable):
         return None
+    return args
+
+
+def start_ahead(argv: list[str]) -> Optional[StartedAhead]:
+    """The run of `argv` started now (ahead_for), with the program's imports under way in a
+    thread; the caller then imports the SDK, and stack.main serves the program and waits."""
+    args = ahead_for(argv)
+    if args is None:
+        return None
     ctrl_c = interrupted.EngineHandlesCtrlC().__enter__()
     try:
-        run = EngineRun(args.command, args.stack, work_dir, args.refresh)
+        run = EngineRun(args.command, args.stack, args.work_dir.resolve(), args.refresh)
     except BaseException:
         ctrl_c.__exit__(None, None, None)
         raise

@@ -4,11 +4,18 @@ next `up` cannot finish."""
 
 from __future__ import annotations
 
+import glob
+import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from typing import Callable, Optional
 
+import pytest
+
+from netbird_keycloak import engine_run
 from tests.e2e import harness
 
 
@@ -188,3 +195,41 @@ def test_ctrl_c_mid_up_says_so_leaves_no_lock_and_the_next_up_converges(project,
         proxy.close()
     harness.record_fault("Ctrl-C mid-up: exits 130 with the engine gone and no lock left; the "
                          "next up converges")
+
+
+@pytest.mark.parametrize("after", [0.1, 0.4, 0.8])
+def test_ctrl_c_while_the_engine_starts_ahead_of_the_sdk(project, native_keycloak, tmp_path,
+                                                          after):
+    """`up` starts the Pulumi CLI before Python has imported the SDK (netbird_keycloak/
+    engine_run.py). Ctrl-C `after` seconds in (the SDK being imported; the engine running the
+    program; the provider at work): exit 130 saying so, nothing left running or on disk, no lock
+    left, and the next `up` (no `make unlock`) converges."""
+    keycloak = native_keycloak.wait_ready()
+    stack = project.on_keycloak(f"early-{int(after * 10)}", keycloak, {})
+    command = [sys.executable, "-m", "netbird_keycloak.cli", "up", "--stack", stack.name,
+               "--work-dir", str(project.path), "--out", str(tmp_path / "out")]
+    assert engine_run.ahead_for(command[3:]), "this up would not start ahead of the SDK"
+    runs = os.path.join(tempfile.gettempdir(), "netbird-keycloak-engine-*")
+    before = set(glob.glob(runs))
+    try:
+        victim = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, start_new_session=True,
+                                  preexec_fn=harness.ctrl_c_reaches)
+        time.sleep(after)
+        os.killpg(victim.pid, signal.SIGINT)
+        out, err = victim.communicate(timeout=120)
+        assert victim.returncode == 130, (out + err)[-3000:]
+        assert "interrupted" in err, err[-3000:]
+        assert subprocess.run(["pgrep", "-s", str(victim.pid)],
+                              capture_output=True).returncode == 1
+        assert harness.working_in(project.path) == []
+        assert set(glob.glob(runs)) <= before  # the run's FIFO and folder are gone
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        admin = harness.KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)
+        assert _kc_object_counts(admin, stack.name + "-netbird") == {
+            "realms": 1, "users named netbird": 1, "netbird-client": 1, "netbird-backend": 1,
+            "audience scopes": 1, "audience mappers": 1}
+    finally:
+        subprocess.run(command[:3] + ["destroy"] + command[4:], capture_output=True,
+                       timeout=600)
