@@ -1,6 +1,7 @@
 """Side by side with the tools operators use today, on the same work and the same Keycloak:
 OpenTofu with terraform-provider-keycloak (bench/peers/netbird.tf) and Keycloak's own realm
-import, against this program's `make up`/`make preview` (netbird_keycloak/stack.py) and its fleet.
+import, against this program's `make up`/`make preview` (the netbird-keycloak command) and its
+fleet.
 
     .venv/bin/python -m bench.peers [--runs 5] [--sizes 10,50] [--parallel 4]   (make bench-peers)
 
@@ -42,8 +43,8 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 class Ours:
-    """This program as an operator runs it: netbird_keycloak.stack (`make up` without the bootstrap)
-    on stacks of a scratch project in existing-Keycloak mode."""
+    """This program as an operator runs it: the netbird-keycloak command (`make up` without the
+    bootstrap) on stacks of a scratch project in existing-Keycloak mode."""
 
     def __init__(self, work: Path, keycloak: NativeKeycloak):
         self.work, self.keycloak = work, keycloak
@@ -63,7 +64,7 @@ class Ours:
         return stack
 
     def run(self, command: str, name: str, profile: Path | None = None) -> float:
-        argv = [sys.executable, "-m", "netbird_keycloak.stack", command, "--stack", name,
+        argv = [sys.executable, "-m", "netbird_keycloak.cli", command, "--stack", name,
                 "--work-dir", str(self.work), "--out", str(self.work / "out")] + \
             (["--profile", str(profile)] if profile else [])
         started = time.perf_counter()
@@ -251,7 +252,8 @@ def profile(med: dict[str, float]) -> None:
     """Where a new stack's `up` spends its time (medians; each phase ends at the time shown)."""
     print("\nprofile of our new-stack up (median end of each phase, s since the command "
           "started)")
-    print(f"{'  python start and imports (alone)':60} {med['alone: python start and imports']:6.2f}")
+    print(f"{'  python start and imports (alone; overlap the engine start)':60} "
+          f"{med['alone: python start and imports']:6.2f}")
     print(f"{'  bootstrap check, warm (alone; make up runs it first)':60} "
           f"{med['alone: bootstrap check']:6.2f}")
     previous = 0.0

@@ -4,10 +4,10 @@ the aims of `make bench-peers` (docs/benchmarks.md).
     .venv/bin/python -m bench.processes [--runs 3] [--fleet 8]     (make bench-processes)
 
 On one native Keycloak, for each run a new stack in existing-Keycloak mode: `up`, then a no-op
-`preview`, each as `make up`/`make preview` run them (netbird_keycloak.stack in a process of its
-own); then `fleet up` of `--fleet` new stacks, parallel 2. A sampler reads /proc every 10 ms:
-per process its CPU seconds (user + system) and its peak PSS (shared pages divided among the
-processes that share them). Prints medians by kind of process; for the fleet, per stack.
+`preview`, each as `make up`/`make preview` run them (the netbird-keycloak command in a process
+of its own); then `fleet up` of `--fleet` new stacks, parallel 2. A sampler reads /proc every
+10 ms: per process its CPU seconds (user + system) and its peak PSS (shared pages divided among
+the processes that share them). Prints medians by kind of process; for the fleet, per stack.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ KINDS = (  # (kind, what its command line holds), first match wins
     ("Pulumi CLI and engine", "/bin/pulumi "),
     ("keycloak provider plugin", "pulumi-resource-keycloak"),
     ("dynamic provider (Python)", "pulumi.dynamic"),
-    ("driver and program (Python)", "netbird_keycloak.stack"),
+    ("driver and program (Python)", "netbird_keycloak.cli"),
     ("stacks forked from the fleet's server", "multiprocessing.forkserver"),
     ("fleet", "netbird_keycloak.fleet"),
 )
@@ -92,7 +92,7 @@ def main() -> int:
             stack = ours.stack(f"p{i}", f"proc-{i}")
             for command in ("up", "preview"):
                 results[command].append(sampled(
-                    [sys.executable, "-m", "netbird_keycloak.stack", command, "--stack",
+                    [sys.executable, "-m", "netbird_keycloak.cli", command, "--stack",
                      stack.name, "--work-dir", str(ours.work), "--out", str(ours.work / "out")]))
             names = [f"f{i}-{n}" for n in range(args.fleet)]
             for name in names:
