@@ -10,7 +10,10 @@ once; the language server that runs the program starts once the SDK is imported 
 through that socket (a connection made earlier waits in its queue: the CLI asks `About` a tenth
 of a second after its start). The engine's events come through a FIFO (`--event-log`), one JSON
 object a line, as the Automation API reads them; a failed run raises the Automation API's own
-errors, with the CLI's output and errors, so callers handle them as before.
+errors, with the CLI's output and errors, so callers handle them as before. The sockets and the
+FIFO are in a folder of the run that only its user can open: the language server hands the
+program its config, secrets decrypted, to whoever asks (the Automation API's listens on a
+loopback TCP port, which every local user can reach).
 """
 
 from __future__ import annotations
@@ -224,15 +227,17 @@ class EngineRun:
         # Plugins next to the CLI come first, as the Automation API has it.
         env["PATH"] = os.pathsep.join([os.path.dirname(cli), env.get("PATH", "")])
         self.started = time.perf_counter()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._folder = Path(tempfile.mkdtemp(prefix="netbird-keycloak-engine-"))
-        self._events_path = self._folder / "events"
+        self.folder = Path(tempfile.mkdtemp(prefix="netbird-keycloak-engine-"))  # mode 0700
+        self._listener = socket.socket(socket.AF_UNIX)
+        self._listener.bind(str(self.folder / "language"))
+        self._listener.listen(16)
+        self._events_path = self.folder / "events"
         os.mkfifo(self._events_path, 0o600)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._server: Any = None
         self.process = subprocess.Popen(
             [cli, "--non-interactive", command, *engine_args(command, refresh),
-             f"--client=127.0.0.1:{self._listener.getsockname()[1]}", "--exec-kind",
+             f"--client=unix://{self.folder / 'language'}", "--exec-kind",
              "auto.inline", "--event-log", str(self._events_path), "--stack", stack],
             cwd=work_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             encoding="utf-8")
@@ -287,17 +292,18 @@ class EngineRun:
                                    options=_GRPC_CHANNEL_OPTIONS)
         language_pb2_grpc.add_LanguageRuntimeServicer_to_server(LanguageServer(program),
                                                                 self._server)
-        port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.add_insecure_port(f"unix:{self.folder / 'server'}")
         self._server.start()
-        threading.Thread(target=self._relay, args=(port,), daemon=True).start()
+        threading.Thread(target=self._relay, daemon=True).start()
 
-    def _relay(self, port: int) -> None:
+    def _relay(self) -> None:
         while True:
             try:
                 incoming, _ = self._listener.accept()
             except OSError:
                 return  # closed: the run is over
-            outgoing = socket.create_connection(("127.0.0.1", port))
+            outgoing = socket.socket(socket.AF_UNIX)
+            outgoing.connect(str(self.folder / "server"))
             for source, sink in ((incoming, outgoing), (outgoing, incoming)):
                 threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
 
@@ -344,7 +350,7 @@ class EngineRun:
         self._listener.close()
         if self._server is not None:
             self._server.stop(0)
-        shutil.rmtree(self._folder, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _dropped(*_: Any, **__: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ import time
 from typing import Callable, Optional
 
 import pytest
+from pulumi import automation as auto
 
 from netbird_keycloak import engine_run
 from tests.e2e import harness
@@ -233,3 +235,20 @@ def test_ctrl_c_while_the_engine_starts_ahead_of_the_sdk(project, native_keycloa
     finally:
         subprocess.run(command[:3] + ["destroy"] + command[4:], capture_output=True,
                        timeout=600)
+
+
+def test_a_run_the_cli_refuses_at_once_ends_cleanly_with_its_sockets_private(project):
+    """A run's folder holds the socket of the language server (which hands the program its
+    config, secrets decrypted) and the event FIFO, open to this user only; a CLI that exits
+    before it opens the event log (here: no such stack) ends the run with the CLI's error, the
+    folder removed."""
+    run = engine_run.EngineRun("preview", "no-such-stack", project.path, False)
+    folder = run.folder
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_ISSOCK((folder / "language").stat().st_mode)
+    assert stat.S_ISFIFO((folder / "events").stat().st_mode)
+    run.serve(lambda: None)
+    with pytest.raises(auto.CommandError) as failed:
+        run.wait(lambda line: None, lambda event: None)
+    assert "no-such-stack" in str(failed.value)
+    assert not folder.exists()
