@@ -1,4 +1,5 @@
-"""One run of the Pulumi engine (`up`, `preview`) on the program this process serves, and what
+"""One run of the Pulumi engine (`up`, `preview`, `refresh`, `destroy`) on the program this
+process serves, and what
 must be known before it starts. Only the standard library (and yaml) is imported here: the
 engine starts before this process imports the Pulumi SDK.
 
@@ -42,7 +43,7 @@ import yaml
 from netbird_keycloak import ROOT, file_state, interrupted
 
 PROJECT = "netbird-keycloak"
-ENGINE_COMMANDS = ("up", "preview")  # the commands run by EngineRun
+ENGINE_COMMANDS = ("up", "preview", "refresh", "destroy")  # the commands run by EngineRun
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,7 +126,7 @@ def cli_path() -> Optional[str]:
 
 def engine_args(command: str, refresh: bool) -> list[str]:
     """The CLI's flags for an engine command, as the Automation API would give them."""
-    flags = {"up": ["--yes", "--skip-preview"], "preview": ["--diff"]}[command]
+    flags = {"preview": ["--diff"]}.get(command, ["--yes", "--skip-preview"])
     return [*flags, "--color", "never", *(["--refresh"] if refresh else [])]
 
 
@@ -213,8 +214,8 @@ def import_ahead(modules: list[str]) -> None:
 
 
 class EngineRun:
-    """`pulumi up|preview` of one stack, its program served from this process (serve), its
-    output, events and result read by wait()."""
+    """`pulumi up|preview|refresh|destroy` of one stack, its program served from this process
+    (serve), its output, events and result read by wait()."""
 
     def __init__(self, command: str, stack: str, work_dir: Path, refresh: bool,
                  cli: Optional[str] = None) -> None:
@@ -379,8 +380,8 @@ class StartedAhead:
 
 
 def ahead_for(argv: list[str]) -> Optional[argparse.Namespace]:
-    """The arguments of a command whose run can start ahead: `up`/`preview` of a stack with its
-    file, whose state (a file backend's) shows it exists, and whose checks pass. None otherwise:
+    """The arguments of a command whose run can start ahead: an engine command on a stack with
+    its file, whose state (a file backend's) shows it exists, and whose checks pass. None otherwise:
     stack.main then runs the command as it would anyway (and reports what refused it)."""
     try:
         args, _ = parser().parse_known_args(argv)

@@ -1,8 +1,8 @@
 """Runs the program for one stack: up, preview, refresh, destroy and env (write
 out/<stack>/setup.env from the outputs, touching no infrastructure).
 
-The program is served from this Python process (`up` and `preview` through engine_run.EngineRun,
-the rest through Pulumi's Automation API), so no separate Python language-host binary is needed
+The program is served from this Python process (engine_run.EngineRun: the CLI run directly, one
+run per command), so no separate Python language-host binary is needed
 (machines that reach only package registries cannot get one), and `make`, the tests and the
 benchmarks share one code path. The program is `__main__.py`, executed exactly as `pulumi up`
 would execute it.
@@ -177,10 +177,10 @@ class NoStackFile(Exception):
 
 def engine_run(command: str, stack: auto.Stack, refresh: bool, show: Callable[[str], None],
                events: list, started: Optional[EngineRun] = None) -> dict[str, int]:
-    """`up` or `preview`: one CLI run of the engine (engine_run.EngineRun; `started`: the one
-    started ahead of this process's imports) on this process's program, and nothing around it:
-    the changes come from the engine's own summary event. `events` collects the engine's
-    events, for the failure report."""
+    """`command` (up, preview, refresh, destroy): one CLI run of the engine (engine_run.EngineRun;
+    `started`: the one started ahead of this process's imports) on this process's program, and
+    nothing around it: the changes come from the engine's own summary event. `events` collects
+    the engine's events, for the failure report."""
     summaries: list[auto.events.SummaryEvent] = []
 
     def watched(event: auto.EngineEvent) -> None:
@@ -223,7 +223,7 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         show: Callable[[str], None], events: Optional[list] = None,
         started: Optional[EngineRun] = None) -> dict:
     """Runs one command on one stack; returns what a summary needs (changes by operation).
-    `events` collects the engine events of `up` and `preview`, for the failure report;
+    `events` collects the engine events, for the failure report of `up`;
     `started`: the run engine_run.start_ahead started, its checks passed."""
     events = [] if events is None else events
     changes: dict[str, int] = {}
@@ -233,14 +233,8 @@ def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         PROFILE.mark("checks (Docker engine)")
     if command == "up":
         changes = up(stack, out_dir, refresh, show, events, started)
-    elif command == "preview":
-        changes = engine_run("preview", stack, refresh, show, events, started)
-    elif command == "refresh":
-        changes = dict(stack.refresh(on_output=show, color="never").summary.resource_changes
-                       or {})
-    elif command == "destroy":
-        changes = dict(stack.destroy(on_output=show, color="never").summary.resource_changes
-                       or {})
+    elif command in ("preview", "refresh", "destroy"):
+        changes = engine_run(command, stack, refresh, show, events, started)
     elif command == "env":
         show(f"wrote {write_env(stack, out_dir)}")
     return changed(changes)

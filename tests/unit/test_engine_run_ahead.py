@@ -33,13 +33,13 @@ def stack(project, name, config, recorded=True):
 EXISTING = {"keycloak:deploy": "false", "keycloak:url": "http://127.0.0.1:1"}
 
 
-@pytest.mark.parametrize("command", ["up", "preview"])
-def test_up_and_preview_of_a_recorded_stack_start_ahead(project, command):
+@pytest.mark.parametrize("command", ["up", "preview", "refresh", "destroy"])
+def test_engine_commands_on_a_recorded_stack_start_ahead(project, command):
     args = ahead_for([command, *stack(project, "acme", EXISTING), "--refresh"])
     assert (args.command, args.stack, args.refresh) == (command, "acme", True)
 
 
-@pytest.mark.parametrize("command", ["refresh", "destroy", "env", "unlock"])
+@pytest.mark.parametrize("command", ["env", "unlock"])
 def test_other_commands_do_not(project, command):
     assert ahead_for([command, *stack(project, "acme", EXISTING)]) is None
 
@@ -70,3 +70,4 @@ def test_bad_arguments_are_left_to_the_command():
 def test_flags_are_those_the_automation_api_gives():
     assert engine_args("up", False) == ["--yes", "--skip-preview", "--color", "never"]
     assert engine_args("preview", True) == ["--diff", "--color", "never", "--refresh"]
+    assert engine_args("destroy", False) == ["--yes", "--skip-preview", "--color", "never"]
