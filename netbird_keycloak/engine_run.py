@@ -1,7 +1,6 @@
 """One run of the Pulumi engine (`up`, `preview`, `refresh`, `destroy`) on the program this
-process serves, and what
-must be known before it starts. Only the standard library (and yaml) is imported here: the
-engine starts before this process imports the Pulumi SDK.
+process serves, and what must be known before it starts. Only the standard library (and yaml)
+is imported here: the engine starts before this process imports the Pulumi SDK.
 
 Why not the Automation API's `stack.up()`: it starts the CLI once the SDK is imported and its
 servers run (0.25 s of imports here); the CLI then takes 0.3 s to start (the backend, the state,
@@ -21,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib
+import io
 import json
 import os
 import queue
@@ -381,12 +382,14 @@ class StartedAhead:
 
 def ahead_for(argv: list[str]) -> Optional[argparse.Namespace]:
     """The arguments of a command whose run can start ahead: an engine command on a stack with
-    its file, whose state (a file backend's) shows it exists, and whose checks pass. None otherwise:
-    stack.main then runs the command as it would anyway (and reports what refused it)."""
+    its file, whose state (a file backend's) shows it exists, and whose checks pass. None
+    otherwise: stack.main then runs the command as it would anyway (and reports what refused
+    it)."""
     try:
-        args, _ = parser().parse_known_args(argv)
+        with contextlib.redirect_stderr(io.StringIO()):  # said once, by stack.main
+            args, _ = parser().parse_known_args(argv)
     except SystemExit:
-        return None  # stack.main says what is wrong with the arguments
+        return None
     work_dir = args.work_dir.resolve()
     if args.command not in ENGINE_COMMANDS or not stack_file(work_dir, args.stack).exists():
         return None
