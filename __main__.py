@@ -15,7 +15,7 @@ from components.providers import docker_provider, keycloak_provider
 from components.pulumi_service_account import PulumiServiceAccount
 from components.settings import SettingsError, load_from_pulumi
 from components.stack_secrets import StackSecrets
-from netbird_keycloak.keycloak_admin import login_for
+from foundation.keycloak_admin import login_for
 
 try:
     settings = load_from_pulumi()

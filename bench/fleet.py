@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 from bench.measure import Measured, measured, scratch
 from netbird_keycloak import stack as driver
 from netbird_keycloak import state_db
-from netbird_keycloak.keycloak_admin import KeycloakAdmin
-from netbird_keycloak.local_keycloak import NativeKeycloak
+from foundation.keycloak_admin import KeycloakAdmin
+from tests.fixtures.local_keycloak import NativeKeycloak
 
 
 def fleet_up(work: Path, names: list[str], parallel: int) -> Measured:

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from bench.measure import scratch
 from netbird_keycloak import stack as driver
-from netbird_keycloak.keycloak_admin import KeycloakAdmin
-from netbird_keycloak.local_keycloak import NativeKeycloak
+from foundation.keycloak_admin import KeycloakAdmin
+from tests.fixtures.local_keycloak import NativeKeycloak
 
 
 def floor_once(admin: KeycloakAdmin, realm: str) -> float:

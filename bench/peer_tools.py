@@ -17,8 +17,8 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parents[1]
 
 from bench.measure import Measured, measured
-from netbird_keycloak.keycloak_admin import KeycloakAdmin
-from netbird_keycloak.local_keycloak import CACHE, NativeKeycloak
+from foundation.keycloak_admin import KeycloakAdmin
+from tests.fixtures.local_keycloak import CACHE, NativeKeycloak
 
 PEERS = CACHE / "peers"
 TOFU = PEERS / "tofu"  # the version toolchain/opentofu/go.mod requires

@@ -29,8 +29,8 @@ from bench.floor import floor_once
 from bench.measure import measured, scratch
 from netbird_keycloak import ROOT
 from netbird_keycloak import stack as driver
-from netbird_keycloak.keycloak_admin import KeycloakAdmin
-from netbird_keycloak.local_keycloak import NativeKeycloak
+from foundation.keycloak_admin import KeycloakAdmin
+from tests.fixtures.local_keycloak import NativeKeycloak
 
 DOMAIN = "netbird.bench.test"
 SEALED = "tofu, state encrypted"  # the peer with this program's guarantee (peer_tools.Tofu)

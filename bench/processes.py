@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.measure import pss, scratch, tree
 from bench.peers import Ours
-from netbird_keycloak.local_keycloak import NativeKeycloak
+from tests.fixtures.local_keycloak import NativeKeycloak
 
 TICK = os.sysconf("SC_CLK_TCK")
 KINDS = (  # (kind, what its command line holds), first match wins

@@ -37,8 +37,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import pulumi
 
-from netbird_keycloak import file_state
-from netbird_keycloak.keycloak_admin import admin_login, http
+from foundation import file_state
+from foundation.keycloak_admin import admin_login, http
 
 # A realm attribute, and a container label, naming the stack that created it.
 OWNER_ATTRIBUTE = "netbird-keycloak.stack"

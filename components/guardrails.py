@@ -1,5 +1,5 @@
 """The guardrails, in the program: every resource the program registers is judged by the rules
-of netbird_keycloak/policy_rules.py before the engine acts on it, in every `pulumi up` and
+of foundation/policy_rules.py before the engine acts on it, in every `pulumi up` and
 `pulumi preview`, typed by hand or run by `make`, with or without `--policy-pack`. A mandatory
 rule fails the command with its problem named, before the resource is applied; an advisory one
 warns.
@@ -16,7 +16,7 @@ import pulumi
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
-from netbird_keycloak.policy_rules import RULES
+from foundation.policy_rules import RULES
 
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker for a secret value
 

@@ -18,7 +18,7 @@ import pulumi
 from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, ResourceProvider,
                             UpdateResult)
 
-from netbird_keycloak.keycloak_admin import admin_login, http
+from foundation.keycloak_admin import admin_login, http
 
 TIMEOUT = 30
 # The master realm's fields this resource owns, by the input that sets each.

@@ -15,7 +15,7 @@ import pulumi
 from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, ResourceProvider,
                             UpdateResult)
 
-from netbird_keycloak.netbird_api import NetBirdRefused, call
+from foundation.netbird_api import NetBirdRefused, call
 
 def _call(props: dict, method: str, path: str, body: Any = None) -> Any:
     return call(props["management_url"], props["api_token"], method, path, body, ok=(200,))

@@ -17,7 +17,7 @@ import pulumi
 from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, ResourceProvider,
                             UpdateResult)
 
-from netbird_keycloak.netbird_api import NetBirdRefused, call, request
+from foundation.netbird_api import NetBirdRefused, call, request
 
 KIND = "keycloak"
 # What NetBird keeps and shows of an entry; the client secret it keeps but never shows.

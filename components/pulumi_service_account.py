@@ -25,7 +25,7 @@ from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, Reso
                             UpdateResult)
 
 from components.adoption import OWNER_ATTRIBUTE
-from netbird_keycloak.keycloak_admin import admin_login, http
+from foundation.keycloak_admin import admin_login, http
 
 MASTER = "master"
 TEMPORARY = "is_temporary_admin"

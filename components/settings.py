@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import takewhile
 from urllib.parse import urlsplit
-from typing import Callable, Literal, Optional, Sequence
+from typing import Callable, Literal, Mapping, Optional, Sequence
 
 from pydantic import ValidationInfo, field_validator
 
@@ -699,6 +699,15 @@ def parse_settings(raw: dict[str, RawValue], stack: str) -> Settings:
     if problems or netbird is None or keycloak is None:
         raise SettingsError(problems)
     return Settings(stack=stack, keycloak=keycloak, netbird=netbird)
+
+
+def from_stack_file(config: Mapping[str, object], stack: str) -> Settings:
+    """`Settings` from a stack file's `config:` map as written, outside a Pulumi run (the fleet's
+    look at every stack). A secret stays encrypted: it counts as set, its value is not read."""
+    raw = {key: RawValue(str(value["secure"]), True) if isinstance(value, dict) and "secure" in value
+           else RawValue(str(value).lower() if isinstance(value, bool) else str(value))
+           for key, value in config.items()}
+    return parse_settings(raw, stack)
 
 
 def read_raw_config(get: Callable[[str], Optional[str]], is_secret: Callable[[str], bool],

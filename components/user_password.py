@@ -19,7 +19,7 @@ from typing import Mapping, Optional
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
-from netbird_keycloak.keycloak_admin import admin_login, http
+from foundation.keycloak_admin import admin_login, http
 
 TIMEOUT = 30
 

@@ -41,3 +41,20 @@ def containers(settings: Settings) -> list[tuple[str, str]]:
     if keycloak.database == "postgres":
         found.append((f"{SERVER}-postgres-container", keycloak.database_container_name))
     return found
+
+
+def claims(settings: Settings) -> list[tuple[str, ...]]:
+    """What a stack takes for itself where another stack could take it too: on its Docker
+    engine its containers, volumes and host ports; on an existing Keycloak its realm. Two stacks
+    with a claim in common would manage one object (the fleet refuses them)."""
+    keycloak = settings.keycloak
+    if not keycloak.deploy:
+        return [("realm", keycloak.url.rstrip("/"), settings.netbird.realm)]
+    engine = keycloak.docker_host or "the local Docker engine"
+    found = [("container", engine, name) for _, name in containers(settings)]
+    found += [("volume", engine, name)
+              for name in (keycloak.volume_name, keycloak.database_volume_name) if name]
+    ports = [keycloak.http_port, keycloak.management_port]
+    if keycloak.database == "postgres" and keycloak.network_mode == "host":
+        ports.append(keycloak.database_port)  # on a bridge network it is not published
+    return found + [("port", engine, str(port)) for port in ports]

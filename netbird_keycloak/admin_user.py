@@ -20,8 +20,8 @@ from pathlib import Path
 from components.setup_env import write_private
 from netbird_keycloak import ROOT, stack_settings
 from netbird_keycloak import stack as driver
-from netbird_keycloak.keycloak_admin import http
-from netbird_keycloak.keycloak_admin import admin_login, login_for
+from foundation.keycloak_admin import http
+from foundation.keycloak_admin import admin_login, login_for
 
 
 def create_admin(base: str, token: str, name: str, password: str) -> None:

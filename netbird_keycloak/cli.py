@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Callable, Optional
 
-from netbird_keycloak import engine_run, interrupted
+from netbird_keycloak import interrupted
 
 # command: (module, arguments put before the user's, what it does)
 COMMANDS: dict[str, tuple[str, list[str], str]] = {
@@ -32,7 +32,6 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "admin-user": ("admin_user", [], "a permanent Keycloak admin for a person"),
     "state-db": ("state_db", [], "a Postgres for team state on this machine (start, stop)"),
     "state-migrate": ("state_migrate", [], "move every stack to another state backend"),
-    "safety-report": ("safety_report", [], "the safety figures of the last test run"),
     "changed-stacks": ("changed_stacks", [], "the stacks a change touches (workflows)"),
 }
 
@@ -52,12 +51,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     # What the engine leaves running when a command is interrupted is handed to this process,
     # which stops it (netbird_keycloak/interrupted.py).
     interrupted.become_subreaper()
-    # `up` and `preview` start the engine before the Pulumi SDK is imported (engine_run.py).
-    ahead = engine_run.start_ahead([*first, *argv[1:]]) if module == "stack" else None
     try:
         command: Callable[..., int] = importlib.import_module(f"netbird_keycloak.{module}").main
-        return (command([*first, *argv[1:]], ahead=ahead) if ahead else
-                command([*first, *argv[1:]])) or 0
+        return command([*first, *argv[1:]]) or 0
     except KeyboardInterrupt:
         print(f"\nnetbird-keycloak {argv[0]}: interrupted. Pulumi was told to stop too and "
               "releases the stack's lock as it exits; a run that meets a lock it left: `make "
@@ -69,22 +65,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"netbird-keycloak {argv[0]}: {type(error).__name__}: {error}\n"
               "(NETBIRD_KEYCLOAK_DEBUG=1 shows where)", file=sys.stderr)
         return 1
-    finally:
-        if ahead:  # stopped and cleaned up, however the command ended
-            ahead.run.close()
-            ahead.ctrl_c.restore()
 
 
 def run() -> None:
-    """The `netbird-keycloak` command: main(); after a command of stack.py, the process ends
-    without Python's teardown of the SDK's modules (0.08 s here, on every `up` and `preview`):
-    what the command wrote is closed by then, its output is flushed here."""
-    code = main()
-    if sys.argv[1:2] and COMMANDS.get(sys.argv[1], ("",))[0] == "stack":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    """The `netbird-keycloak` command."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import urllib.parse
 
 from components.adoption import OWNER_ATTRIBUTE
-from netbird_keycloak.keycloak_admin import admin_login, http
+from foundation.keycloak_admin import admin_login, http
 
 TIMEOUT = 30
 

@@ -1,6 +1,6 @@
-"""Many stacks at once: one per customer, each in its own process, so one customer's bad settings
-or failure neither stops nor corrupts the others. The processes are forked from one server that
-imported the program's modules once, so a stack's run does not pay Python's start and imports.
+"""Many stacks at once: one per customer, each in its own process (`python -m
+netbird_keycloak.stack`, in a session of its own), so one customer's bad settings, failure, hang
+or kill neither stops nor corrupts the others.
 
     fleet new acme --domain netbird.acme.example [--keycloak-url https://auth.example.com]
     fleet up|preview|refresh|destroy|env (--stacks a,b | --all | --glob 'cust-*') [--parallel N]
@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import re
 import signal
@@ -33,9 +31,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from components import wiring
 from components.adoption import owner
-from netbird_keycloak import ROOT, customer_account, interrupted
-from netbird_keycloak.engine_run import PROJECT, config_flag, program_modules, stack_file_config
+from components.settings import SettingsError, from_stack_file
+from netbird_keycloak import ROOT, customer_account
+from netbird_keycloak.before_run import ENGINE_COMMANDS, PROJECT, stack_file_config
 
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 
@@ -75,97 +75,56 @@ def select(all_stacks: dict[str, Path], names: Optional[str], pattern: Optional[
 
 
 def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str, str]:
-    """Stacks that would manage the same realm or the same container as another stack.
+    """Stacks that would manage the same realm, container, volume or host port as another
+    stack (components/wiring.claims, from each stack file's settings).
 
     On a shared Keycloak every stack holds admin credentials, so Keycloak cannot keep them apart;
-    the fleet refuses to run two stacks that claim one realm (or one container, volume or port).
+    the fleet refuses to run two stacks that claim one object. A stack whose settings are not
+    valid claims nothing here: its own run refuses it, naming the settings.
     """
-    claims: dict[tuple, list[str]] = {}
+    claimed: dict[tuple, list[str]] = {}
     for name, path in files.items():
-        config = stack_file_config(path.parent.parent, name)
-        if config_flag(config, "keycloak:deploy", True):
-            http_port = str(config.get("keycloak:httpPort", "8080"))
-            keys = [("container", config.get("keycloak:containerName", f"keycloak-{name}")),
-                    ("volume", config.get("keycloak:volumeName", f"keycloak-{name}-data")),
-                    ("port", http_port),
-                    ("port", str(config.get("keycloak:managementPort", "9000")))]
-        else:
-            url = str(config.get("keycloak:url", "")).rstrip("/")
-            keys = [("realm", url, config.get("netbird:realm", "netbird"))]
-        for key in keys:
-            claims.setdefault(key, []).append(name)
+        try:
+            settings = from_stack_file(stack_file_config(path.parent.parent, name), name)
+        except SettingsError:
+            continue
+        for key in wiring.claims(settings):
+            claimed.setdefault(key, []).append(name)
     conflicts: dict[str, str] = {}
-    for key, owners in claims.items():
-        if len(owners) > 1:
-            what = " ".join(str(k) for k in key)
-            for owner in owners:
-                if owner in selected:
-                    others = ", ".join(o for o in owners if o != owner)
-                    conflicts[owner] = f"{what} is also claimed by stack {others}"
+    for (kind, where, what), owners in claimed.items():
+        for owner_ in set(owners) & set(selected) if len(owners) > 1 else ():
+            others = ", ".join(o for o in owners if o != owner_)
+            place = f"on {where}" if kind != "realm" else f"at {where}"
+            conflicts.setdefault(owner_, f"{kind} {what} {place} is also claimed by stack {others}")
     return conflicts
 
 
 STOP_GRACE = 60
 
-# What every stack's run imports (0.4 CPU seconds and most of a driver's memory, measured:
-# docs/benchmarks.md), imported once by the fork server each stack's process is forked from.
-# A process per stack stays: a customer's failure, hang or kill stays its own, and the Pulumi
-# SDK keeps one run's state process-wide.
-PRELOAD = ["netbird_keycloak.cli", "netbird_keycloak.fleet", "netbird_keycloak.stack",
-           *program_modules()]
-
-
-def _forking() -> multiprocessing.context.BaseContext:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOAD)
-    return context
-
-
-def _run_stack(argv: list[str], log: str, env: dict[str, str]) -> None:
-    """A stack's run in a process forked from the server: as `python -m netbird_keycloak.stack
-    ARGV` would run it, in a process group of its own, its output in `log`."""
-    os.setsid()  # a stack that hangs is stopped whole, not the fleet with it
-    interrupted.become_subreaper()
-    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(output, 0o600)
-    os.dup2(output, 1)
-    os.dup2(output, 2)
-    os.environ.clear()
-    os.environ.update(env)
-    from netbird_keycloak import stack  # noqa: PLC0415 - imported already by the server
-    sys.exit(stack.main(argv))
-
-
-def stop_fork_server() -> None:
-    """Stops the fork server and waits for it: nothing of the fleet outlives it, and the CPU
-    time of the stacks' processes (which the server reaped) reaches whoever waits for the fleet.
-    (The stdlib's own stop, private but present since Python 3.8; a missing one is skipped: the
-    server then exits as the fleet does.)"""
-    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
-    if stop is not None:
-        stop()
-
-
 class StackProcess:
-    """One stack's run, forked from the fork server; waited for like a subprocess."""
+    """One stack's run: `python -m netbird_keycloak.stack ARGV` in a session of its own (a
+    stack that hangs is stopped whole, not the fleet with it), its output in `log`."""
 
     def __init__(self, argv: list[str], log: Path):
-        self.process = _forking().Process(target=_run_stack,
-                                          args=(argv, str(log), dict(os.environ)))
         with RUNNING_LOCK:  # either started before a Ctrl-C, so it gets it, or not at all
             if STOPPING.is_set():
                 raise FleetInterrupted
-            self.process.start()
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "netbird_keycloak.stack", *argv], stdin=subprocess.DEVNULL,
+                    stdout=fd, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+            finally:
+                os.close(fd)
             self.pid = self.process.pid
             RUNNING.add(self.pid)
 
     def wait(self, timeout: Optional[float] = None) -> int:
-        self.process.join(timeout)
-        if self.process.exitcode is None:
-            raise subprocess.TimeoutExpired("stack", timeout)
+        code = self.process.wait(timeout)
         with RUNNING_LOCK:
             RUNNING.discard(self.pid)
-        return self.process.exitcode
+        return code
 
 
 # The process groups of the stacks running now. Each has a session of its own (so one that
@@ -282,10 +241,7 @@ def run_fleet(command: str, names: list[str], work_dir: Path, out: Path, paralle
                               + (f" - {r.error}" if r.error else ""))
         return r
 
-    try:
-        run_all(todo, work, command, runs, console, parallel)
-    finally:
-        stop_fork_server()
+    run_all(todo, work, command, runs, console, parallel)
     console.print(table(runs, command, True))
     return runs
 
@@ -371,7 +327,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                      help="environment variable holding its password (never stored)")
     new.add_argument("--http-port", type=int, default=8080)
     new.add_argument("--management-port", type=int, default=9000)
-    for command in ("up", "preview", "refresh", "destroy", "env"):
+    for command in (*ENGINE_COMMANDS, "env"):
         p = sub.add_parser(command)
         which = p.add_mutually_exclusive_group(required=True)
         which.add_argument("--stacks", help="comma-separated stack names")

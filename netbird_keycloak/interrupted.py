@@ -98,7 +98,6 @@ class EngineHandlesCtrlC:
         self.previous = None
 
     def __enter__(self) -> "EngineHandlesCtrlC":
-        # Entered once, when a run started ahead of the command (engine_run.start_ahead).
         if self.previous is None and threading.current_thread() is threading.main_thread():
             # A Python handler, not SIG_IGN: the CLI started meanwhile gets the default back.
             self.previous = signal.signal(signal.SIGINT, lambda *_: self.seen.set())

@@ -1,11 +1,12 @@
 """Runs the program for one stack: up, preview, refresh, destroy and env (write
 out/<stack>/setup.env from the outputs, touching no infrastructure).
 
-The program is served from this Python process (engine_run.EngineRun: the CLI run directly, one
-run per command), so no separate Python language-host binary is needed
-(machines that reach only package registries cannot get one), and `make`, the tests and the
-benchmarks share one code path. The program is `__main__.py`, executed exactly as `pulumi up`
-would execute it.
+Every engine command goes through the Automation API's public calls (`Stack.up`, `preview`,
+`refresh`, `destroy`) on a local program: the CLI's own Python language host runs `__main__.py`
+in a process of its own, exactly as a `pulumi up` typed in the project folder does. So `make up`
+and `pulumi up` cannot differ, any number of runs can share one process (tests, rotation), and
+an SDK upgrade is a version bump (docs/benchmarks.md: what this costs against serving the
+program from this process).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import runpy
 import shutil
 import subprocess
 import sys
@@ -21,20 +21,16 @@ import time
 import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
-import pulumi
 from pulumi import automation as auto
-from pulumi.runtime._callbacks import _CallbackServicer
-from semver import VersionInfo
 
 from components.connector_json import render_connector_json
 from components.settings import SettingsError
 from components.setup_env import render_setup_env, write_private
-from netbird_keycloak import ROOT, file_state, interrupted, state_lock
-from netbird_keycloak.engine_run import (PROJECT, EngineRun, StartedAhead, Timeline,
-                                         check_docker_engine, cli_path, cli_root_version,
-                                         import_ahead, no_stack_file, parser, program_modules,
+from netbird_keycloak import ROOT, interrupted, state_lock
+from netbird_keycloak.before_run import (ENGINE_COMMANDS, PROJECT, Timeline,
+                                         check_docker_engine, no_stack_file, parser,
                                          pulumi_env, stack_file, stack_file_config)
 # The guardrails as a policy pack (policy/), for pull-request previews (preview_md.py): it adds
 # the rule over the whole stack. Every command runs the per-resource rules in the program itself
@@ -42,26 +38,8 @@ from netbird_keycloak.engine_run import (PROJECT, EngineRun, StartedAhead, Timel
 POLICY_PACKS = [str(ROOT / "policy")]
 
 
-# Set by main() for `--profile`; the program and the engine's events mark it.
+# Set by main() for `--profile`; the engine's events mark it.
 PROFILE: Optional[Timeline] = None
-
-
-# The stack outputs of the `up` this process runs, as the program resolved them: setup.env is
-# written from these, without the `pulumi stack output --show-secrets` that would read them back
-# from the state (0.7 s: a CLI start and the passphrase's key derivation). The engine's event
-# stream never carries secret values, so it cannot serve.
-RESOLVED: dict[str, Any] = {}
-
-
-def program() -> None:
-    if PROFILE:
-        PROFILE.mark("the engine runs the program")
-    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-    if not pulumi.runtime.is_dry_run():
-        exported = pulumi.runtime.get_root_resource().outputs
-        pulumi.Output.all(**exported).apply(lambda values: RESOLVED.update(values) or True)
-    if PROFILE:
-        PROFILE.mark("program registered its resources")
 
 
 def set_setting(stack: auto.Stack, key: str, value: str, secret: bool = False) -> None:
@@ -94,49 +72,17 @@ def set_secret(stack: auto.Stack, key: str, value: str) -> None:
 
 
 def pulumi_command() -> Optional[auto.PulumiCommand]:
-    """The CLI in PULUMI_CLI_ROOT (None: `pulumi` on PATH). The Automation API runs `pulumi
-    version` for every workspace (0.5 s here); the bootstrap's CLI says its version in its folder's
-    name (`pulumi-v3.259.0`), so that run is left out for it."""
+    """The CLI in PULUMI_CLI_ROOT (the bootstrap's, which `make` names); None: `pulumi` on PATH."""
     root = os.environ.get("PULUMI_CLI_ROOT")
-    if not root:
-        return None
-    version = cli_root_version()
-    if version is None:
-        return auto.PulumiCommand(root=root)
-    command = auto.PulumiCommand.__new__(auto.PulumiCommand)
-    command.command, command.version = cli_path(), VersionInfo.parse(version)
-    return command
+    return auto.PulumiCommand(root=root) if root else None
 
 
-class KnownStack(auto.Stack):
-    """A stack the file backend's state shows exists: no `pulumi stack select` to prove it
-    (every command names its stack with --stack)."""
-
-    def __init__(self, name: str, workspace: auto.LocalWorkspace):
-        # Not Stack.__init__: that is the `stack select`. (_mode is only shown by repr().)
-        self.name, self.workspace, self._mode = name, workspace, "select (state file seen)"
-
-
-def one_of_many(program: Callable[[], None]) -> Callable[[], None]:
-    """`program`, runnable again in this process. The SDK keeps the callback server (resource
-    transforms: guardrails, adoption) of every earlier run in a class list and stops them all at
-    the end of each run; the earlier ones belong to event loops that are gone, and stopping them
-    fails the run ("The future belongs to a different loop"). They are stopped already. The
-    SDK's settings property for the server also keeps the first value set as its default for
-    every later context; cleared, this run makes its own server on first use. (One failure is
-    not explained by either: in a pytest process that has served many programs, the engine once
-    found no server at the address it was given; the project runs one program per process.)"""
-    def run() -> None:
-        _CallbackServicer._servicers.clear()
-        pulumi.runtime.settings.SETTINGS.callbacks = None
-        program()
-    return run
-
-
-def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
-               project: str = PROJECT) -> auto.Stack:
-    """The stack `name` of the project in `work_dir`, its program served from this process."""
-    program = one_of_many(program)
+def open_stack(name: str, work_dir: Path,
+               program: Optional[Callable[[], None]] = None) -> auto.Stack:
+    """The stack `name` of the project in `work_dir`. Its program is the project's own
+    (`__main__.py`, run by the CLI's language host) unless `program` is given: an inline
+    program, which only tests and benchmarks pass (one per process: the SDK keeps an inline
+    run's servers process-wide)."""
     backend = os.environ.get("PULUMI_BACKEND_URL", "")
     if backend.startswith("file://"):
         Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
@@ -145,10 +91,8 @@ def open_stack(name: str, work_dir: Path, program: Callable[[], None] = program,
                                          secrets_provider="passphrase")
     if (Path(work_dir) / "Pulumi.yaml").exists():
         workspace = auto.LocalWorkspace(**{**options.__dict__, "program": program})
-        if file_state.exists(workspace.project_settings().name, name):
-            return KnownStack(name, workspace)
         return auto.Stack.create_or_select(name, workspace)
-    return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
+    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=program,
                                        opts=options)
 
 
@@ -176,73 +120,51 @@ class NoStackFile(Exception):
 
 
 def engine_run(command: str, stack: auto.Stack, refresh: bool, show: Callable[[str], None],
-               events: list, started: Optional[EngineRun] = None) -> dict[str, int]:
-    """`command` (up, preview, refresh, destroy): one CLI run of the engine (engine_run.EngineRun;
-    `started`: the one started ahead of this process's imports) on this process's program, and
-    nothing around it: the changes come from the engine's own summary event. `events` collects
-    the engine's events, for the failure report."""
-    summaries: list[auto.events.SummaryEvent] = []
-
+               events: list) -> tuple[dict[str, int], dict[str, auto.OutputValue]]:
+    """`command` (up, preview, refresh, destroy) through the Automation API: the changes by
+    operation, and for `up` the stack's outputs. `events` collects the engine's events, for the
+    failure report."""
     def watched(event: auto.EngineEvent) -> None:
         events.append(event)
         if PROFILE:
             PROFILE.watch(event)
-        if event.summary_event:
-            summaries.append(event.summary_event)
 
-    RESOLVED.clear()
-    engine = started or EngineRun(command, stack.name, Path(stack.workspace.work_dir), refresh)
-    try:
-        engine.serve(one_of_many(program))
-        if PROFILE:
-            PROFILE.mark("SDK imported, program served")
-        engine.wait(show, watched)
-    finally:
-        engine.close()
-    if PROFILE:
-        PROFILE.mark("engine exited")
-    if not summaries:
-        raise RuntimeError(f"the engine's {command} ended without its summary event")
-    return dict(summaries[-1].resource_changes or {})
-
-
-def up(stack: auto.Stack, out_dir: Path, refresh: bool, show: Callable[[str], None],
-       events: list, started: Optional[EngineRun] = None) -> dict[str, int]:
-    """`up` (with the guardrails), then what NetBird reads written from its outputs: the ones
-    this process's program resolved (RESOLVED), without the `pulumi stack output` and `pulumi
-    stack history` the Automation API's up runs after the engine (1.5–2 s here)."""
-    changes = engine_run("up", stack, refresh, show, events, started)
-    outputs = {key: auto.OutputValue(value, secret=False) for key, value in RESOLVED.items()}
-    show(f"wrote {write_env(stack, out_dir, outputs)}")
-    if PROFILE:
-        PROFILE.mark("setup.env written")
-    return changes
+    common = {"color": "never", "on_output": show, "on_event": watched}
+    if command == "up":
+        result = stack.up(refresh=refresh, **common)
+        return dict(result.summary.resource_changes or {}), result.outputs
+    if command == "preview":
+        preview = stack.preview(refresh=refresh, diff=True, **common)
+        return dict(preview.change_summary or {}), {}
+    ran = stack.refresh(**common) if command == "refresh" else stack.destroy(**common)
+    return dict(ran.summary.resource_changes or {}), {}
 
 
 def run(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
-        show: Callable[[str], None], events: Optional[list] = None,
-        started: Optional[EngineRun] = None) -> dict:
+        show: Callable[[str], None], events: Optional[list] = None) -> dict:
     """Runs one command on one stack; returns what a summary needs (changes by operation).
-    `events` collects the engine events, for the failure report of `up`;
-    `started`: the run engine_run.start_ahead started, its checks passed."""
+    `events` collects the engine events, for the failure report of `up`. After `up`, what
+    NetBird reads is written from its outputs."""
     events = [] if events is None else events
     changes: dict[str, int] = {}
-    if command in ("up", "preview", "refresh", "destroy") and started is None:
+    if command in ENGINE_COMMANDS:
         check_docker_engine(stack.name, stack_file_config(stack.workspace.work_dir, stack.name))
-    if PROFILE:
-        PROFILE.mark("checks (Docker engine)")
-    if command == "up":
-        changes = up(stack, out_dir, refresh, show, events, started)
-    elif command in ("preview", "refresh", "destroy"):
-        changes = engine_run(command, stack, refresh, show, events, started)
+        if PROFILE:
+            PROFILE.mark("checks (Docker engine)")
+        changes, outputs = engine_run(command, stack, refresh, show, events)
+        if PROFILE:
+            PROFILE.mark("engine exited, outputs read")
+        if command == "up":
+            show(f"wrote {write_env(stack, out_dir, outputs)}")
+            if PROFILE:
+                PROFILE.mark("setup.env written")
     elif command == "env":
         show(f"wrote {write_env(stack, out_dir)}")
     return changed(changes)
 
 
 def run_locked(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
-               show: Callable[[str], None], events: list,
-               started: Optional[EngineRun] = None) -> dict:
+               show: Callable[[str], None], events: list) -> dict:
     """`run`, and once more after releasing the lock this machine's previous run left when the
     state backend went away under it (only when that is the stack's one lock)."""
     if command == "unlock":
@@ -251,7 +173,7 @@ def run_locked(command: str, stack: auto.Stack, out_dir: Path, refresh: bool,
         show(f"removed every lock on stack {stack.name!r}")
         return {}
     try:
-        changes = run(command, stack, out_dir, refresh, show, events, started)
+        changes = run(command, stack, out_dir, refresh, show, events)
     except auto.CommandError as error:
         locks = state_lock.holders(str(error))
         if not state_lock.ours_only(out_dir, stack.name, locks):
@@ -315,15 +237,10 @@ def not_applied(stack: auto.Stack, events: list[auto.EngineEvent]) -> list[str]:
     return lines
 
 
-def main(argv: Optional[list[str]] = None, ahead: Optional[StartedAhead] = None) -> int:
-    """`ahead`: the run engine_run.start_ahead started for these arguments (cli.py)."""
+def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
     global PROFILE
     PROFILE = Timeline() if args.profile else None
-    if PROFILE and ahead:
-        PROFILE.started = ahead.run.started
-    if ahead is None and args.command in ("up", "preview", "refresh"):  # those run the program
-        import_ahead(program_modules())
 
     started = time.monotonic()
     summary: dict = {"stack": args.stack, "command": args.command, "result": "failed",
@@ -337,9 +254,9 @@ def main(argv: Optional[list[str]] = None, ahead: Optional[StartedAhead] = None)
         stack = open_stack(args.stack, args.work_dir.resolve())
         if PROFILE:
             PROFILE.mark("stack opened")
-        with ahead.ctrl_c if ahead else interrupted.EngineHandlesCtrlC():
+        with interrupted.EngineHandlesCtrlC():
             summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
-                                            events, ahead.run if ahead else None)
+                                            events)
         summary["result"] = "succeeded"
     except auto.CommandError as error:
         summary["error"] = _first_error(str(error))
@@ -373,10 +290,6 @@ def main(argv: Optional[list[str]] = None, ahead: Optional[StartedAhead] = None)
     except Exception as error:  # noqa: BLE001 - e.g. setup.env refusing a value
         summary["error"] = str(error)
         print(f"{args.command} of stack {args.stack!r} failed: {error}", file=sys.stderr)
-    finally:
-        if ahead:  # a run started ahead is never left running, whatever stopped this command
-            ahead.run.close()
-            ahead.ctrl_c.restore()
     summary["seconds"] = round(time.monotonic() - started, 2)
     if PROFILE:
         PROFILE.mark("done")

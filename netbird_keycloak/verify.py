@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from netbird_keycloak import ROOT
-from netbird_keycloak.keycloak_admin import http, jwt_claims
+from foundation.keycloak_admin import http, jwt_claims
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Policy pack `netbird-keycloak-guardrails`: the guardrails of netbird_keycloak/policy_rules.py
+"""Policy pack `netbird-keycloak-guardrails`: the guardrails of foundation/policy_rules.py
 for `pulumi preview --policy-pack policy` (pull-request previews, `make preview-md`). The program
 runs the same per-resource rules itself on every command (components/guardrails.py); the pack
 adds the rule over the whole stack and names each policy in the preview.
@@ -7,7 +7,7 @@ adds the rule over the whole stack and names each policy in the preview.
 from pulumi_policy import (EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 
-from netbird_keycloak.policy_rules import RULES, STACK_RULES, Rule, StackRule, stack_of
+from foundation.policy_rules import RULES, STACK_RULES, Rule, StackRule, stack_of
 
 
 def resource_policy(rule: Rule) -> ResourceValidationPolicy:

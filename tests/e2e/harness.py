@@ -23,12 +23,13 @@ import yaml
 
 from components.endpoints import endpoints  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import preview_md  # noqa: F401 - re-exported for the tests
-from netbird_keycloak import safety_report  # noqa: F401 - re-exported for the tests
+from tests import safety_report  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import verify  # noqa: F401 - re-exported for the tests
-from netbird_keycloak import interrupted, local_netbird, stack_settings
+from netbird_keycloak import interrupted, stack_settings
+from tests.fixtures import local_netbird
 from netbird_keycloak import ROOT, stack as stack_driver
-from netbird_keycloak.keycloak_admin import KeycloakAdmin, admin_login, http  # noqa: F401
-from netbird_keycloak.local_keycloak import CACHE, KEYCLOAK_VERSION, NativeKeycloak  # noqa: F401
+from foundation.keycloak_admin import KeycloakAdmin, admin_login, http  # noqa: F401
+from tests.fixtures.local_keycloak import CACHE, KEYCLOAK_VERSION, NativeKeycloak  # noqa: F401
 
 KEYCLOAK_IMAGE = f"netbird-keycloak/keycloak:{KEYCLOAK_VERSION}"
 # Both made by `make bootstrap` (steps `optimized` and `postgres`).
@@ -255,10 +256,10 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.seen: dict[bytes, str] = {}
         self.rounds = 0
-        self._halt = threading.Event()
+        self.halt = threading.Event()
 
     def run(self) -> None:
-        while not self._halt.is_set():
+        while not self.halt.is_set():
             for proc in Path("/proc").glob("[0-9]*"):
                 for part in ("cmdline", "environ"):
                     try:
@@ -278,7 +279,7 @@ class Sampler(threading.Thread):
             return "ended"
 
     def stop(self) -> None:
-        self._halt.set()
+        self.halt.set()
         self.join()
 
     def holding(self, values: dict[str, str]) -> list[str]:

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from netbird_keycloak import ROOT
-from netbird_keycloak.local_keycloak import CACHE
+from tests.fixtures.local_keycloak import CACHE
 
 LOCK = CACHE / ".bootstrap.lock"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from netbird_keycloak.keycloak_admin import jwt_claims
+from foundation.keycloak_admin import jwt_claims
 from tests.e2e import harness
 
 

@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 
-from netbird_keycloak.keycloak_admin import admin_login
+from foundation.keycloak_admin import admin_login
 from tests.e2e import harness
 
 CONTAINER = f"{harness.TEST_PREFIX}-hard"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from netbird_keycloak.keycloak_admin import http
-from netbird_keycloak.browser_login import login_through_netbird
-from netbird_keycloak.local_netbird import OWNER_EMAIL, NetBirdServer
+from foundation.keycloak_admin import http
+from tests.fixtures.browser_login import login_through_netbird
+from tests.fixtures.local_netbird import OWNER_EMAIL, NetBirdServer
 from tests.e2e import harness
 
 

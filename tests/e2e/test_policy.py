@@ -9,7 +9,7 @@ import pulumi_keycloak as keycloak
 from pulumi import automation as auto
 
 from components import guardrails
-from netbird_keycloak import policy_rules as rules
+from foundation import policy_rules as rules
 from tests.e2e import harness
 
 POLICY_PACK = str(harness.ROOT / "policy")

@@ -16,6 +16,8 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import settings as runtime_settings
 
+from components import guardrails
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -109,18 +111,18 @@ def run_program(config: dict[str, str], secret_keys: list[str], stack: str = "de
 def _run_program(config: dict[str, str], secret_keys: list[str], stack: str,
                  preview: bool) -> ProgramRun:
     mocks = RecordingMocks()
-    saved = runtime_settings.SETTINGS
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     exports: dict[str, Any] = {}
     secret: set[str] = set()
     error: Optional[BaseException] = None
-    registered_transform = pulumi.runtime.register_resource_transform
+    registering = guardrails.register
     try:
         # A fresh stack resource per run, or one run's exports would leak into the next.
         runtime_settings.ROOT.set(None)
         pulumi.runtime.set_mocks(mocks, project="netbird-keycloak", stack=stack, preview=preview)
-        pulumi.runtime.register_resource_transform = mocks.transforms.append
+        # The mock monitor runs no transforms: the mocks collect the program's and apply them.
+        guardrails.register = lambda: mocks.transforms.append(guardrails.judge)
         pulumi.runtime.set_all_config(config, secret_keys)
 
         @pulumi.runtime.test
@@ -142,8 +144,7 @@ def _run_program(config: dict[str, str], secret_keys: list[str], stack: str,
         except Exception as raised:  # noqa: BLE001 - returned to the test to assert on
             error = raised
     finally:
-        pulumi.runtime.register_resource_transform = registered_transform
-        runtime_settings.SETTINGS = saved
+        guardrails.register = registering
         pulumi.runtime.set_all_config({}, [])
         loop.close()
     return ProgramRun(mocks, exports, secret, error)

@@ -1,12 +1,12 @@
-"""The scripted login's own parts (netbird_keycloak/browser_login.py), without a server: which
+"""The scripted login's own parts (tests/fixtures/browser_login.py), without a server: which
 form it fills and with what, and which cookies it sends where."""
 
 import email.message
 import http.cookiejar
 import urllib.request
 
-from netbird_keycloak import browser_login
-from netbird_keycloak.browser_login import Page
+from tests.fixtures import browser_login
+from tests.fixtures.browser_login import Page
 
 KEYCLOAK_FORM = """<form id="kc-form-login" action="/realms/r/login-actions/authenticate?code=a&amp;x=1"
  method="post"><input id="username" name="username" type="text" autocomplete="username">

@@ -1,11 +1,11 @@
-"""The Docker-engine check of netbird_keycloak/engine_run.py (unit: sockets of this test only):
+"""The Docker-engine check of netbird_keycloak/before_run.py (unit: sockets of this test only):
 a deploying stack whose engine does not answer is stopped with the engine named."""
 
 import socket
 
 import pytest
 
-from netbird_keycloak.engine_run import EngineUnreachable, check_docker_engine
+from netbird_keycloak.before_run import EngineUnreachable, check_docker_engine
 
 
 def test_unanswered_unix_socket_is_named_with_the_fix(tmp_path):

@@ -12,9 +12,18 @@ def write(folder, name, config):
     (folder / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
 
 
+# A secret as a stack file holds it: encrypted (the fleet never decrypts it).
+SECRET = {"secure": "v1:c2FsdHNhbHQ=:v1:bm9uY2Vub25jZQ==:Y2lwaGVydGV4dGNpcGhlcnRleHQ="}
+
+
 def shared(realm):
     return {"keycloak:deploy": "false", "keycloak:url": "https://auth.example.com",
+            "keycloak:adminClientId": f"netbird-{realm}", "keycloak:adminClientSecret": SECRET,
             "netbird:realm": realm, "netbird:domain": f"{realm}.example.com"}
+
+
+def dedicated(name, **config):
+    return {"netbird:domain": f"netbird.{name}.example.com", **config}
 
 
 def test_two_stacks_claiming_one_realm_on_one_keycloak_are_refused(tmp_path):
@@ -35,10 +44,41 @@ def test_same_realm_name_on_different_keycloaks_is_fine(tmp_path):
 
 
 def test_dedicated_keycloaks_may_not_share_a_port_or_container(tmp_path):
-    write(tmp_path, "a", {"keycloak:httpPort": "8081", "keycloak:managementPort": "9081"})
-    write(tmp_path, "b", {"keycloak:httpPort": "8081", "keycloak:managementPort": "9082"})
+    write(tmp_path, "a", dedicated("a", **{"keycloak:httpPort": "8081",
+                                           "keycloak:managementPort": "9081"}))
+    write(tmp_path, "b", dedicated("b", **{"keycloak:httpPort": "8081",
+                                           "keycloak:managementPort": "9082"}))
+    write(tmp_path, "c", dedicated("c", **{"keycloak:httpPort": "8083",
+                                           "keycloak:managementPort": "9083"}))
     files = stack_files(tmp_path)
-    assert set(ownership_conflicts(files, list(files))) == {"a", "b"}
+    conflicts = ownership_conflicts(files, list(files))
+    assert set(conflicts) == {"a", "b"}
+    assert conflicts["a"] == ("port 8081 on the local Docker engine is also claimed by stack b")
+
+
+def test_the_names_and_ports_come_from_the_settings_defaults(tmp_path):
+    """Two stacks that set no port both take the defaults (8080, 9000); their container and
+    volume names differ (keycloak-<stack>), and a chosen volume name is a claim too, the
+    Postgres volume and port included."""
+    write(tmp_path, "a", dedicated("a"))
+    write(tmp_path, "b", dedicated("b"))
+    assert ownership_conflicts(stack_files(tmp_path), ["a"]) == {
+        "a": "port 8080 on the local Docker engine is also claimed by stack b"}
+    postgres = {"keycloak:database": "postgres", "keycloak:networkMode": "host",
+                "keycloak:databaseVolumeName": "pg-data", "keycloak:databasePort": "5433"}
+    write(tmp_path, "a", dedicated("a", **{"keycloak:httpPort": "8081",
+                                           "keycloak:managementPort": "9081", **postgres}))
+    write(tmp_path, "b", dedicated("b", **{"keycloak:httpPort": "8082",
+                                           "keycloak:managementPort": "9082", **postgres}))
+    conflict = ownership_conflicts(stack_files(tmp_path), ["a", "b"])["a"]
+    assert conflict in ("volume pg-data on the local Docker engine is also claimed by stack b",
+                        "port 5433 on the local Docker engine is also claimed by stack b")
+
+
+def test_the_same_port_on_different_docker_hosts_is_fine(tmp_path):
+    write(tmp_path, "a", dedicated("a", **{"docker:host": "ssh://deploy@a.example.com"}))
+    write(tmp_path, "b", dedicated("b", **{"docker:host": "ssh://deploy@b.example.com"}))
+    assert ownership_conflicts(stack_files(tmp_path), ["a", "b"]) == {}
 
 
 def test_selection_by_list_glob_and_all(tmp_path):

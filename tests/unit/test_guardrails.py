@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from components import guardrails
-from netbird_keycloak import policy_rules as rules
+from foundation import policy_rules as rules
 from tests.unit.mock_pulumi import run_program
 from tests.unit.test_program import BASE, SECRETS
 

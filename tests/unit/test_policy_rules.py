@@ -1,7 +1,7 @@
 """Guardrail policy checks as plain functions (no engine); each fires on its bad input and stays
 quiet on what the program declares."""
 
-from netbird_keycloak import policy_rules as rules
+from foundation import policy_rules as rules
 
 GOOD_CLIENT = {"clientId": "netbird-client", "accessType": "PUBLIC", "pkceCodeChallengeMethod": "",
                "validRedirectUris": ["https://netbird.example.com/*", "http://localhost:53000"],

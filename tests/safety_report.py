@@ -9,8 +9,6 @@ records them in out/safety/ (run `make test-e2e` first); a figure with no record
 
 from __future__ import annotations
 
-import importlib.util
-
 import json
 import sys
 from datetime import datetime
@@ -59,11 +57,8 @@ HARDENING = (
 def bad_inputs() -> tuple[int, int]:
     from components.settings import SettingsError
 
-    # The catalogue is the unit tests' (tests/ is not part of the installed package).
-    spec = importlib.util.spec_from_file_location(
-        "settings_catalogue", ROOT / "tests" / "unit" / "test_settings.py")
-    catalogue = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(catalogue)
+    from tests.unit import test_settings as catalogue  # the unit tests' catalogue
+
     BAD, POSTGRES, POSTGRES_BAD, parse = (catalogue.BAD, catalogue.POSTGRES,  # noqa: N806
                                           catalogue.POSTGRES_BAD, catalogue.parse)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netbird_keycloak.keycloak_admin import http
+from foundation.keycloak_admin import http
 
 TIMEOUT = 30
 
