@@ -12,7 +12,8 @@ NK := $(ROOT)/.venv/bin/netbird-keycloak
 
 export PULUMI_HOME ?= $(ROOT)/.pulumi-home
 export PULUMI_BACKEND_URL ?= file://$(ROOT)/.pulumi-state
-export PULUMI_CLI_ROOT ?= $(CACHE)/pulumi-v3.259.0
+# The CLI's version, declared in .pulumi-version (read without starting a process).
+export PULUMI_CLI_ROOT ?= $(CACHE)/pulumi-v$(file < $(ROOT)/.pulumi-version)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 # The CLI's folder holds its Python language host too (bootstrap.sh builds it there).
@@ -22,7 +23,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers bench-processes pulumi-env safety-report state-db state-db-stop state-unlock state-migrate rotate admin-user lock
+.PHONY: salt-filter settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers bench-processes pulumi-env safety-report state-db state-db-stop state-unlock state-migrate rotate admin-user lock
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -48,23 +49,31 @@ keycloak-image:
 	@bash scripts/bootstrap.sh docker keycloak image
 
 # The state passphrase is generated once into a git-ignored 0600 file when none is set.
+# Said on stderr: `eval "$$(make -s pulumi-env)"` reads stdout as commands.
 $(ROOT)/.pulumi-passphrase:
 	@umask 077 && python3 -c "import secrets; print(secrets.token_urlsafe(32))" > $@
-	@echo "generated the state passphrase in $@ (keep it: the stack secrets need it)"
+	@echo "generated the state passphrase in $@ (keep it: the stack secrets need it)" >&2
 
-up: $(PASSPHRASE)
+# The dev stack's `encryptionsalt:` belongs to this clone's passphrase, not to the repository:
+# .gitattributes runs stacks/Pulumi.dev.yaml through this filter, so git neither shows nor
+# commits that line (customer stacks keep theirs: their passphrase is the team's).
+salt-filter:
+	@git -C $(ROOT) config filter.passphrase-salt.clean >/dev/null 2>&1 || \
+	  git -C $(ROOT) config filter.passphrase-salt.clean "sed '/^encryptionsalt:/d'" 2>/dev/null || true
+
+up: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(NK) up --stack $(STACK)
 
-preview: $(PASSPHRASE)
+preview: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(NK) preview --stack $(STACK)
 
-refresh: $(PASSPHRASE)
+refresh: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(NK) refresh --stack $(STACK)
 
-down: $(PASSPHRASE)
+down: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(NK) destroy --stack $(STACK)
 

@@ -106,7 +106,7 @@ def main() -> int:
                 "  netbird:protectRealm: 'false'\n"
                 "  keycloak:deploy: 'false'\n"
                 f"  keycloak:url: {keycloak.url}\n")
-            stack = driver.open_stack(f"bench-{i}", work)
+            stack = driver.open_stack(f"bench-{i}", work, program=None)
             driver.set_secret(stack, "keycloak:adminPassword", keycloak.admin_password)
             up.append(timed(lambda: stack.up(color="never")))
             noop.append(timed(lambda: stack.preview(color="never")))

@@ -59,7 +59,7 @@ class Ours:
             "  netbird:protectRealm: 'false'\n"
             "  keycloak:deploy: 'false'\n"
             f"  keycloak:url: {self.keycloak.url}\n")
-        stack = driver.open_stack(name, self.work)
+        stack = driver.open_stack(name, self.work, program=None)
         driver.set_secret(stack, "keycloak:adminPassword", self.keycloak.admin_password)
         return stack
 
@@ -127,9 +127,10 @@ def alone(add: Callable[[str, float], None], stack: auto.Stack) -> None:
     add("alone: bootstrap check", timed(lambda: subprocess.run(
         ["bash", str(ROOT / "scripts/bootstrap.sh"), "--stack", "dev"], check=True,
         capture_output=True)))
-    add("alone: preview with policy pack", timed(lambda: stack.preview(
+    add("alone: preview with policy pack (language host)", timed(lambda: stack.preview(
         color="never", policy_packs=driver.POLICY_PACKS)))
-    add("alone: preview without policy pack", timed(lambda: stack.preview(color="never")))
+    add("alone: preview without policy pack (language host)",
+        timed(lambda: stack.preview(color="never")))
 
 
 def _empty_project(work: Path) -> Path:
@@ -252,7 +253,7 @@ def profile(med: dict[str, float]) -> None:
     """Where a new stack's `up` spends its time (medians; each phase ends at the time shown)."""
     print("\nprofile of our new-stack up (median end of each phase, s since the command "
           "started)")
-    print(f"{'  python start and imports (alone; overlap the engine start)':60} "
+    print(f"{'  python start and imports (alone)':60} "
           f"{med['alone: python start and imports']:6.2f}")
     print(f"{'  bootstrap check, warm (alone; make up runs it first)':60} "
           f"{med['alone: bootstrap check']:6.2f}")
@@ -261,7 +262,7 @@ def profile(med: dict[str, float]) -> None:
         print(f"  {phase[len('profile: '):]:58} {med[phase]:6.2f}  (+{med[phase] - previous:.2f})")
         previous = med[phase]
     print(f"{'  policy pack alone: no-op preview with it - without it':60} "
-          f"{med['alone: preview with policy pack'] - med['alone: preview without policy pack']:6.2f}")
+          f"{med['alone: preview with policy pack (language host)'] - med['alone: preview without policy pack (language host)']:6.2f}")
 
 
 def main() -> int:

@@ -16,9 +16,11 @@ from pathlib import Path
 from netbird_keycloak import ROOT
 
 STACK_FILE = re.compile(r"^stacks/Pulumi\.(?P<stack>[^/]+)\.yaml$")
-# What every stack runs: a change here may change any stack.
-PROGRAM = ("components/", "netbird_keycloak/", "policy/", "scripts/", "__main__.py", "Pulumi.yaml",
-           "pyproject.toml", "requirements.txt")
+# What every stack runs, and what installs it (a dependency bump must be previewed too): a
+# change here may change any stack. The workflows' path filters are these (tests/lint).
+PROGRAM = ("foundation/", "components/", "netbird_keycloak/", "policy/", "scripts/",
+           "toolchain/", "__main__.py", "Pulumi.yaml", "pyproject.toml", "requirements.txt",
+           "requirements.lock", ".pulumi-version", "Makefile")
 # A commit that is not there (a branch's first push reports forty zeros): every stack.
 NO_COMMIT = re.compile(r"^0*$")
 

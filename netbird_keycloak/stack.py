@@ -2,11 +2,13 @@
 out/<stack>/setup.env from the outputs, touching no infrastructure).
 
 Every engine command goes through the Automation API's public calls (`Stack.up`, `preview`,
-`refresh`, `destroy`) on a local program: the CLI's own Python language host runs `__main__.py`
-in a process of its own, exactly as a `pulumi up` typed in the project folder does. So `make up`
-and `pulumi up` cannot differ, any number of runs can share one process (tests, rotation), and
-an SDK upgrade is a version bump (docs/benchmarks.md: what this costs against serving the
-program from this process).
+`refresh`, `destroy`). The commands serve the program from their own process (an inline
+program: `__main__.py` run as `pulumi up` runs it), one run per process, since the SDK keeps an
+inline run's servers process-wide; `open_stack(..., program=None)` has the CLI's own Python
+language host run `__main__.py` instead, exactly as a `pulumi up` typed in the project folder
+does, any number of times per process (tests; the report after a failed `up`). The inline path
+saves the language host's package listing and start (about 4 s a command here:
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -77,12 +80,16 @@ def pulumi_command() -> Optional[auto.PulumiCommand]:
     return auto.PulumiCommand(root=root) if root else None
 
 
+def program() -> None:
+    """The project's program, served from this process: `__main__.py`, run as `pulumi up`
+    runs it."""
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
 def open_stack(name: str, work_dir: Path,
-               program: Optional[Callable[[], None]] = None) -> auto.Stack:
-    """The stack `name` of the project in `work_dir`. Its program is the project's own
-    (`__main__.py`, run by the CLI's language host) unless `program` is given: an inline
-    program, which only tests and benchmarks pass (one per process: the SDK keeps an inline
-    run's servers process-wide)."""
+               program: Optional[Callable[[], None]] = program) -> auto.Stack:
+    """The stack `name` of the project in `work_dir`, its program served from this process
+    (at most one run per process), or with `program=None` run by the CLI's language host."""
     backend = os.environ.get("PULUMI_BACKEND_URL", "")
     if backend.startswith("file://"):
         Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
@@ -210,10 +217,11 @@ def redacted(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def not_applied(stack: auto.Stack, events: list[auto.EngineEvent]) -> list[str]:
+def not_applied(previewed: Callable[[], auto.Stack], events: list[auto.EngineEvent]) -> list[str]:
     """After a failed `up`, from its engine events: each resource that failed and why, then what
-    a preview says is still to do (the next `up` does exactly that). The preview needs a Keycloak
-    that answers; when it does not, the failures above are the whole story."""
+    a preview of the stack `previewed()` opens says is still to do (the next `up` does exactly
+    that). The preview needs a Keycloak that answers; when it does not, the failures above are
+    the whole story."""
     lines = []
     for event in events:
         diag = event.diagnostic_event
@@ -225,7 +233,7 @@ def not_applied(stack: auto.Stack, events: list[auto.EngineEvent]) -> list[str]:
         return []
     try:
         planned: list[auto.EngineEvent] = []
-        stack.preview(on_event=planned.append, color="never")
+        previewed().preview(on_event=planned.append, color="never")
     except auto.CommandError as error:
         cause = _first_error(str(error)).rsplit("returned an error: ", 1)[-1]
         return lines + [f"(the rest shows in `make preview` once this preview error is gone: "
@@ -277,8 +285,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                   file=sys.stderr)
             if summary["error"] == PROTECTED_HINT:
                 print(f"\n{PROTECTED_HINT}", file=sys.stderr)
-            elif args.command == "up" and stack is not None and \
-                    (report := not_applied(stack, events)):
+            # Through the language host: this process has served its one inline run.
+            elif args.command == "up" and stack is not None and (report := not_applied(
+                    lambda: open_stack(args.stack, args.work_dir.resolve(), program=None),
+                    events)):
                 print("\nnot applied:\n  " + "\n  ".join(report), file=sys.stderr)
     except KeyboardInterrupt:
         left = interrupted.stop_what_is_left()

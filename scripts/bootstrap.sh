@@ -9,11 +9,16 @@
 #
 # A step runs after the steps it needs (NEEDS below), also when it is named alone.
 #
+# A warm run (every step named done before with the same inputs, and what each left still
+# there) is answered from a stamp in $CACHE/stamps without running any tool: see warm_path.
+#
 # Each piece is taken from the best source that works on this machine, in this order:
-#   CLI:      `pulumi` on PATH at the pinned version -> cached build -> official download, only
-#             with its pinned sha256 (PULUMI_CLI_SHA256) -> built from the Go module proxy
-#             (toolchain/pulumi-cli wrapper module; go.sum pins every module).
-#   language: the Python language host next to the CLI -> built from its source snapshot.
+#   CLI:      cached -> `pulumi` on PATH at the pinned version (GitHub's runners: the official
+#             CLI that pulumi/actions installs) -> official download, only with its pinned
+#             sha256 (PULUMI_CLI_SHA256) -> built from the Go module proxy (toolchain/pulumi-cli
+#             wrapper module; go.sum pins every module).
+#   language: the Python language host next to the CLI (the official CLI ships it) -> built
+#             from its source snapshot.
 #   plugins:  the real plugin already installed -> `pulumi plugin install` (official download) ->
 #             built from the source snapshot in $NETBIRD_KEYCLOAK_SOURCES (checked against its
 #             SHA256SUMS, cached by checksum). Nothing else: no snapshot, no plugin.
@@ -32,7 +37,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${NETBIRD_KEYCLOAK_CACHE:-$HOME/.cache/netbird-keycloak}
-PULUMI_VERSION=3.259.0
+# The CLI's version is declared once, in .pulumi-version (pulumi/actions reads it in the workflows).
+PULUMI_VERSION=$(<"$ROOT/.pulumi-version")
 # The official CLI tarball's sha256 (from pulumi-$PULUMI_VERSION-checksums.txt). Left empty: this
 # machine cannot reach get.pulumi.com to check it, and an unchecked download is not taken; the CLI
 # is then built from the Go module proxy, whose modules go.sum pins.
@@ -86,7 +92,9 @@ do_cli() {
   if cli_ok "$CLI_DIR"; then done_step "cached in $CLI_DIR"; return; fi
   local on_path; on_path=$(command -v pulumi || true)
   if [ -n "$on_path" ] && cli_ok "$(dirname "$on_path")"; then
-    mkdir -p "$CLI_DIR"; ln -sf "$on_path" "$CLI_DIR/pulumi"; done_step "using $on_path"; return
+    # Linked, not copied: the CLI finds its language hosts beside its own file (do_language).
+    mkdir -p "$CLI_DIR"; ln -sf "$(readlink -f "$on_path")" "$CLI_DIR/pulumi"
+    done_step "using $on_path"; return
   fi
   mkdir -p "$CLI_DIR"
   local tgz=$CACHE/dl/pulumi-v$PULUMI_VERSION-linux-x64.tar.gz
@@ -213,6 +221,14 @@ do_language() {
   # The CLI folder is per version: a host in it (official or built) belongs to this CLI.
   if is_elf "$CLI_DIR/pulumi-language-python" && [ -f "$CLI_DIR/pulumi-language-python-exec" ]; then
     done_step "installed in $CLI_DIR"; return
+  fi
+  # An official CLI on PATH (do_cli linked it) ships its host in its own folder.
+  local official; official=$(dirname "$(readlink -f "$CLI_DIR/pulumi")")
+  if is_elf "$official/pulumi-language-python" && [ -f "$official/pulumi-language-python-exec" ]; then
+    local file; for file in pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python; do
+      [ ! -e "$official/$file" ] || ln -sf "$official/$file" "$CLI_DIR/$file"
+    done
+    done_step "the official CLI's, in $official"; return
   fi
   local archive=pulumi-language-python-$PULUMI_VERSION-source.tar.gz key work host
   key=$(snapshot_sum "$archive")
@@ -495,9 +511,60 @@ lock_holders() {
   done
 }
 
+# What each step leaves behind, one "kind what" a line: the warm path checks these instead of
+# running the step (files and sockets by a stat, images by one `docker image inspect`).
+left_by() {
+  local name
+  case $1 in
+    venv) echo "file $VENV/bin/netbird-keycloak" ;;
+    cli) echo "file $CLI_DIR/pulumi" ;;
+    language) printf 'file %s\n' "$CLI_DIR/pulumi-language-python" "$CLI_DIR/pulumi-language-python-exec" ;;
+    plugins) for name in keycloak docker; do
+               echo "file $PULUMI_HOME/plugins/resource-$name-v$(plugin_version "$name")/pulumi-resource-$name"
+             done ;;
+    docker) [ -n "${DOCKER_HOST:-}" ] || echo "socket /var/run/docker.sock" ;;
+    keycloak) echo "file $CACHE/keycloak-$KEYCLOAK_VERSION/bin/kc.sh" ;;
+    image) echo "image $KEYCLOAK_IMAGE" ;;
+    optimized) echo "image $OPTIMIZED_IMAGE" ;;
+    postgres) echo "image $POSTGRES_IMAGE" ;;
+    actionlint) echo "file $CACHE/bin/actionlint" ;;
+    peers) echo "file $CACHE/peers/tofu" ;;
+    netbird) echo "file $NETBIRD_SERVER" ;;
+    sshd) echo "file /usr/sbin/sshd" ;;
+  esac
+}
+
+# The inputs of a run: this script, the pins, the stack file, the steps asked for, the folders.
+warm_key() {
+  { cat "$0" "$ROOT/requirements.lock" "$ROOT/pyproject.toml"
+    [ -z "$stack_file" ] || cat "$stack_file" 2>/dev/null
+    echo "$* $ROOT $CACHE $PULUMI_HOME $KEYCLOAK_IMAGE ${DOCKER_HOST:-}"; } | sha256sum | cut -c1-16
+}
+
+# True when an earlier run with the same inputs finished and everything it left is still there.
+warm() {
+  local stamp=$CACHE/stamps/$1 kind what images=()
+  [ -f "$stamp" ] || return 1
+  while read -r kind what; do
+    case $kind in
+      file) [ -e "$what" ] || return 1 ;;
+      socket) [ -S "$what" ] || return 1 ;;
+      image) images+=("$what") ;;
+    esac
+  done < "$stamp"
+  [ ${#images[@]} -eq 0 ] || docker image inspect "${images[@]}" >/dev/null 2>&1
+}
+
 print_only=
 if [ "${1:-}" = --print-steps ]; then print_only=1; shift; fi
+stack_file=
+if [ "${1:-}" = --stack ]; then
+  stack_file=${2:?--stack needs a stack name}
+  [[ $stack_file == */* ]] || stack_file=$ROOT/stacks/Pulumi.$stack_file.yaml
+fi
 if [ -z "$print_only" ]; then
+  key=$(warm_key "$@")
+  if warm "$key"; then echo "==> bootstrap: up to date (stamp $CACHE/stamps/$key)"; exit 0; fi
   # One bootstrap at a time per cache: `make up` and `make test` started together build nothing
   # twice, and neither sees the other's half-written files.
   mkdir -p "$CACHE"
@@ -519,4 +586,7 @@ read -r -a steps <<< "$resolved"
 if [ -n "$print_only" ]; then echo "${steps[*]}"; exit 0; fi
 total_start=$(date +%s)
 for s in "${steps[@]}"; do "do_$s"; done
+mkdir -p "$CACHE/stamps"
+for s in "${steps[@]}"; do left_by "$s"; done > "$CACHE/stamps/$key.part"
+mv "$CACHE/stamps/$key.part" "$CACHE/stamps/$key"
 printf '==> bootstrap done in %ss\n' "$(( $(date +%s) - total_start ))"

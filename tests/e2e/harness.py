@@ -7,13 +7,13 @@ import contextlib
 import http.client as http_client
 import http.server as http_server
 import importlib.resources
-import io
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -160,27 +160,34 @@ def user_token(outputs: dict, password: str, scope: str = "openid") -> tuple[int
                                         "scope": scope})
 
 
-def run_script(main, *args: str, project: "Project", stack: str) -> tuple[int, str]:
-    """Runs a command-line script's `main` (stack.py, preview_md.py) on a stack of the test
-    project, as `make` would; returns its exit code and everything it printed."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main([*args, "--stack", stack, "--work-dir", str(project.path),
-                     "--out", str(project.path / "out")])
-    return code, out.getvalue()
+def run_script(command: str, *args: str, project: "Project", stack: str,
+               timeout: float = 900) -> tuple[int, str]:
+    """Runs `netbird-keycloak COMMAND` (up, preview-md, …) on a stack of the test project, as
+    `make` would, in a process of its own; returns its exit code and everything it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "netbird_keycloak.cli", command, *args, "--stack", stack,
+         "--work-dir", str(project.path), "--out", str(project.path / "out")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=timeout, cwd=ROOT)
+    return done.returncode, done.stdout
 
 
 class Project:
     """A folder holding Pulumi.yaml and stacks/, so tests never touch the repository's stacks."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, program: Optional[str] = None):
+        """`program`: the text of a `__main__.py` of this folder's own (default: the project's)."""
         self.path = path
         (path / "stacks").mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "Pulumi.yaml", path / "Pulumi.yaml")
-        # The program itself, for `pulumi` typed in this folder (the Automation API runs
-        # ROOT/__main__.py directly).
-        for name in ("__main__.py", "components", ".venv"):
+        # The program, for the CLI's language host (which runs __main__.py in this folder, as
+        # for `pulumi` typed here) and the project's virtualenv Pulumi.yaml names.
+        for name in ("foundation", "components", ".venv"):
             (path / name).symlink_to(ROOT / name)
+        if program is None:
+            (path / "__main__.py").symlink_to(ROOT / "__main__.py")
+        else:
+            (path / "__main__.py").write_text(program)
 
     def typed(self, command: str, timeout: float = 600,
               stdin: Optional[str] = None) -> subprocess.CompletedProcess:
@@ -201,9 +208,14 @@ class Project:
         return stack
 
     def stack(self, name: str, config: dict[str, str]):
+        """A stack of this folder with `config`; its program run by the CLI's language host, so
+        one test process may run it any number of times (an inline run is once per process)."""
         (self.path / "stacks" / f"Pulumi.{name}.yaml").write_text(
             yaml.safe_dump({"config": config}))
-        return stack_driver.open_stack(name, self.path)
+        return self.open(name)
+
+    def open(self, name: str):
+        return stack_driver.open_stack(name, self.path, program=None)
 
 
 def changes(result) -> dict[str, int]:

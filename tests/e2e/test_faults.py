@@ -22,7 +22,7 @@ def test_unreachable_docker_engine_fails_clearly_and_changes_nothing(project):
         "keycloak:image": harness.KEYCLOAK_IMAGE, "keycloak:url": "http://127.0.0.1:48080",
         "docker:host": "tcp://127.0.0.1:1",  # nothing listens there
     })
-    code, message = harness.run_script(harness.stack_driver.main, "up", project=project,
+    code, message = harness.run_script("up", project=project,
                                        stack=stack.name)
     assert code == 1, message
     assert "cannot reach the Docker engine at tcp://127.0.0.1:1 (Connection refused)" in message
@@ -108,7 +108,7 @@ def test_keycloak_stopped_mid_up_then_next_up_converges(project, tmp_path):
 
     def failed_up(stop_after) -> str:
         proxy.stop_after = stop_after
-        code, out = harness.run_script(harness.stack_driver.main, "up", project=project,
+        code, out = harness.run_script("up", project=project,
                                        stack=stack.name)
         assert code == 1 and proxy.stopped_after, out[-3000:]
         return out

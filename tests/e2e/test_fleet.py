@@ -93,7 +93,7 @@ def test_each_customer_administers_its_own_realm_only(customers):
     """Least privilege on a shared Keycloak: cust-a's credentials created and administer realm
     cust-a, and are refused on cust-b's realm and on the master realm's accounts."""
     project, _, admin = customers
-    stack = harness.stack_driver.open_stack("cust-a", project.path)
+    stack = harness.stack_driver.open_stack("cust-a", project.path, program=None)
     own = harness.KeycloakAdmin(admin.base, client_id="netbird-keycloak-cust-a",
                                 client_secret=harness.secret(stack,
                                                              "keycloak:adminClientSecret"))

@@ -56,18 +56,18 @@ class Hardened:
         return json.loads(path.read_text())["changes"]
 
     def config(self) -> dict[str, str]:
-        stack = harness.stack_driver.open_stack("hard", self.project.path)
+        stack = harness.stack_driver.open_stack("hard", self.project.path, program=None)
         return {k: v.value for k, v in stack.get_all_config().items()}
 
     def secret(self, key: str) -> str:
-        return harness.secret(harness.stack_driver.open_stack("hard", self.project.path), key)
+        return harness.secret(harness.stack_driver.open_stack("hard", self.project.path, program=None), key)
 
     def admin(self) -> harness.KeycloakAdmin:
         return harness.KeycloakAdmin(URL, client_id="netbird-keycloak-admin",
                                      client_secret=self.secret("keycloak:adminClientSecret"))
 
     def outputs(self) -> dict:
-        stack = harness.stack_driver.open_stack("hard", self.project.path)
+        stack = harness.stack_driver.open_stack("hard", self.project.path, program=None)
         return {k: v.value for k, v in stack.outputs().items()}
 
 
@@ -78,7 +78,7 @@ def hard(tmp_path_factory):
     h.stack_file = h.project.path / "stacks" / "Pulumi.hard.yaml"
     h.stack_file.write_text(yaml.safe_dump({"config": CONFIG}))
     # Created as `pulumi stack init` does (its salt goes into the file), then never changed.
-    harness.stack_driver.open_stack("hard", h.project.path)
+    harness.stack_driver.open_stack("hard", h.project.path, program=None)
     h.stack_file_before = h.stack_file.read_bytes()
     code, h.first_up = h.stack("up")
     assert code == 0, h.first_up[-3000:]

@@ -174,10 +174,10 @@ def test_switching_the_database_is_refused_before_anything_changes(production, p
     for key, (new, _) in switch.items():
         stack.set_config(key, harness.stack_driver.auto.ConfigValue(new))
     try:
-        code, out = harness.run_script(harness.stack_driver.main, "up", project=project,
+        code, out = harness.run_script("up", project=project,
                                        stack=stack.name)
         # What a pull request with that change would show.
-        preview_code, preview_out = harness.run_script(harness.preview_md.main, project=project,
+        preview_code, preview_out = harness.run_script("preview-md", project=project,
                                                        stack=stack.name)
     finally:
         for key, (_, old) in switch.items():

@@ -88,7 +88,7 @@ def plain(tmp_path_factory):
 def assert_no_temporary_admin(project: harness.Project, stack_name: str, url: str) -> None:
     """Pulumi logs in with the stack's service account, and the master realm holds no temporary
     admin, user or service account."""
-    stack = harness.stack_driver.open_stack(stack_name, project.path)
+    stack = harness.stack_driver.open_stack(stack_name, project.path, program=None)
     admin = harness.KeycloakAdmin(url, client_id="netbird-keycloak-admin",
                                   client_secret=harness.secret(stack,
                                                                "keycloak:adminClientSecret"))
@@ -133,7 +133,7 @@ def test_make_env_and_make_verify_pass(plain):
 def test_up_after_the_state_was_lost_names_the_kept_volume_and_changes_nothing(plain):
     """`destroy` keeps the data volume (users are never lost); with the stack's state gone (a
     new stack of the same name, as after losing the backend) the generated secrets are new."""
-    old_secret = harness.secret(harness.stack_driver.open_stack(STACK, plain.project.path),
+    old_secret = harness.secret(harness.stack_driver.open_stack(STACK, plain.project.path, program=None),
                                 "keycloak:adminClientSecret")
     plain.ok(f"pulumi config set netbird:protectRealm false --stack {STACK}")
     plain.ok(f"pulumi up --yes --non-interactive --stack {STACK}")

@@ -8,7 +8,6 @@ import pulumi
 import pulumi_keycloak as keycloak
 from pulumi import automation as auto
 
-from components import guardrails
 from foundation import policy_rules as rules
 from tests.e2e import harness
 
@@ -65,34 +64,41 @@ def test_every_rule_fires_on_a_real_preview(project):
     FIRED.update(policy for policy, _ in expected)
 
 
-def test_the_programs_own_guardrails_stop_a_preview_without_the_pack(project):
+# A program of its own per case, run by the CLI's language host as `pulumi preview` runs one.
+GUARDED_PROGRAM = """
+import pulumi
+import pulumi_keycloak as keycloak
+
+
+guardrails.register()
+kc = keycloak.Provider("kc", url="http://127.0.0.1:9", client_id="admin-cli", username={user!r},
+                       password=pulumi.Output.secret("unused-in-preview"), initial_login=False)
+opts = pulumi.ResourceOptions(provider=kc)
+{resources}
+"""
+
+
+def test_the_programs_own_guardrails_stop_a_preview_without_the_pack(tmp_path):
     """No --policy-pack: the per-resource rules run inside the program (a stack transform under
     the real engine), so a plain `pulumi preview` or `up` is stopped as well, each problem
     named. The first refused resource ends the run (what depends on it is never registered),
     so each case is a program of its own."""
-    def preview_of(name: str, resources) -> tuple[bool, str]:
-        def program():
-            guardrails.register()
-            kc = keycloak.Provider("kc", url="http://127.0.0.1:9", client_id="admin-cli",
-                                   username="admin" if name == "admin" else "kcadmin",
-                                   password=pulumi.Output.secret("unused-in-preview"),
-                                   initial_login=False)
-            resources(pulumi.ResourceOptions(provider=kc))
+    def preview_of(name: str, resources: str) -> tuple[bool, str]:
+        case = harness.Project(tmp_path / name, program=GUARDED_PROGRAM.format(
+            user="admin" if name == "admin" else "kcadmin", resources=resources))
+        return preview(None, f"inside-{name}", case, policy_packs=[])
 
-        return preview(program, f"inside-{name}", project, policy_packs=[])
-
-    ok, text = preview_of("admin", lambda opts: None)
+    ok, text = preview_of("admin", "")
     assert not ok
     assert "guardrail violated by pulumi:providers:keycloak kc: [no-admin-named-admin]" in text
-    ok, text = preview_of("client", lambda opts: keycloak.openid.Client(
-        "client", realm_id="policy-test", client_id="netbird-client", access_type="CONFIDENTIAL",
-        valid_redirect_uris=["*"], opts=opts))
+    ok, text = preview_of("client", (
+        'keycloak.openid.Client("client", realm_id="policy-test", client_id="netbird-client", '
+        'access_type="CONFIDENTIAL", valid_redirect_uris=["*"], opts=opts)'))
     assert not ok
     for rule in ("redirect-uris-https-or-loopback", "netbird-client-public"):
         assert f"guardrail violated by keycloak:openid/client:Client client: [{rule}]" in text
     assert "keycloak:openid/client:Client client is not applied: it breaks 2 guardrail(s)" in text
-    ok, text = preview_of("realm", lambda opts: keycloak.Realm("realm", realm="policy-test",
-                                                               opts=opts))
+    ok, text = preview_of("realm", 'keycloak.Realm("realm", realm="policy-test", opts=opts)')
     assert ok, text[-3000:]  # advisory: warns, does not stop
     assert "guardrail (advisory) on keycloak:index/realm:Realm realm: " \
         "[realm-protected-outside-dev]" in text, text[-3000:]

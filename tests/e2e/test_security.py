@@ -50,7 +50,7 @@ class Driver:
         return done.stdout + done.stderr
 
     def stack(self):
-        return harness.stack_driver.open_stack(self.name, self.project.path)
+        return harness.stack_driver.open_stack(self.name, self.project.path, program=None)
 
     def secrets(self) -> dict[str, str]:
         stack = self.stack()
