@@ -60,22 +60,26 @@ $(ROOT)/.pulumi-passphrase:
 salt-filter:
 	@git -C $(ROOT) config filter.passphrase-salt.clean >/dev/null 2>&1 || \
 	  git -C $(ROOT) config filter.passphrase-salt.clean "sed '/^encryptionsalt:/d'" 2>/dev/null || true
+# After a command that may have created the stack: a stack file whose filtered content did not
+# change is re-read by git (its size did change, which git otherwise takes for a change).
+SALT_SEEN = git -C $(ROOT) diff --quiet -- stacks/Pulumi.$(STACK).yaml 2>/dev/null && \
+  git -C $(ROOT) add -- stacks/Pulumi.$(STACK).yaml 2>/dev/null || true
 
 up: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(NK) up --stack $(STACK)
+	@$(NK) up --stack $(STACK); status=$$?; $(SALT_SEEN); exit $$status
 
 preview: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(NK) preview --stack $(STACK)
+	@$(NK) preview --stack $(STACK); status=$$?; $(SALT_SEEN); exit $$status
 
 refresh: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(NK) refresh --stack $(STACK)
+	@$(NK) refresh --stack $(STACK); status=$$?; $(SALT_SEEN); exit $$status
 
 down: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(NK) destroy --stack $(STACK)
+	@$(NK) destroy --stack $(STACK); status=$$?; $(SALT_SEEN); exit $$status
 
 # The value in force of every setting of a stack, and where it came from.
 settings: $(PASSPHRASE)

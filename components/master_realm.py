@@ -18,6 +18,7 @@ import pulumi
 from pulumi.dynamic import (CreateResult, DiffResult, ReadResult, Resource, ResourceProvider,
                             UpdateResult)
 
+from components.settings import NetBirdSettings
 from foundation.keycloak_admin import admin_login, http
 
 TIMEOUT = 30
@@ -87,14 +88,13 @@ class _Provider(ResourceProvider):
 
 class MasterRealmHardening(Resource):
     def __init__(self, name: str, *, url: pulumi.Input[str], login: pulumi.Input[dict],
-                 brute_force_failures: int, brute_force_wait_seconds: int,
-                 brute_force_max_wait_seconds: int, password_policy: str,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 netbird: NetBirdSettings, opts: Optional[pulumi.ResourceOptions] = None):
+        """`netbird`: the settings whose defences the master realm gets too."""
         super().__init__(_Provider(), name, {
             "url": url, "login": pulumi.Output.secret(login),
-            "brute_force_failures": brute_force_failures,
-            "brute_force_wait_seconds": brute_force_wait_seconds,
-            "brute_force_max_wait_seconds": brute_force_max_wait_seconds,
-            "password_policy": password_policy,
+            "brute_force_failures": netbird.brute_force_failures,
+            "brute_force_wait_seconds": netbird.brute_force_wait_seconds,
+            "brute_force_max_wait_seconds": netbird.brute_force_max_wait_seconds,
+            "password_policy": netbird.password_policy,
         }, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
             additional_secret_outputs=["login"])))

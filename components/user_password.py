@@ -92,3 +92,16 @@ class UserPassword(Resource):
             "set_on_create": set_on_create,
         }, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
             additional_secret_outputs=["login", "password"])))
+
+
+def register_for(name: str, user: str, *, chosen: bool, rotated: bool, recorded: Mapping[str, str],
+                 url: pulumi.Input[str], login: pulumi.Input[dict], realm: pulumi.Input[str],
+                 user_id: pulumi.Input[str],
+                 password: pulumi.Input[str]) -> Optional["UserPassword"]:
+    """The UserPassword of `user` where this stack needs one (registered), else None: a
+    changed password reaches Keycloak through it (pulumi-keycloak sets it only when creating
+    the user)."""
+    if not registered(name, chosen=chosen, rotated=rotated, recorded=recorded):
+        return None
+    return UserPassword(name, url=url, login=login, realm=realm, user_id=user_id,
+                        password=password, set_on_create=set_on_create(user, recorded))

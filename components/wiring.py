@@ -1,11 +1,17 @@
 """The names `__main__.py` gives its components, and what follows from them (what adoption looks
-for, which containers a stack runs)."""
+for, which containers a stack runs), with the steps of the program that come before any
+resource: the settings read, the state looked at."""
 
 from __future__ import annotations
 
-from components import netbird_connector, netbird_realm
-from components.adoption import Declared
-from components.settings import Settings
+from typing import Any, Optional
+
+import pulumi
+
+from components import adoption, netbird_connector, netbird_realm
+from components.adoption import Declared, Recorded, StaleContainers
+from components.keycloak_database import switch_refusal
+from components.settings import Settings, SettingsError, load_from_pulumi
 
 SERVER = "keycloak"
 REALM = "netbird"
@@ -58,3 +64,52 @@ def claims(settings: Settings) -> list[tuple[str, ...]]:
     if keycloak.database == "postgres" and keycloak.network_mode == "host":
         ports.append(keycloak.database_port)  # on a bridge network it is not published
     return found + [("port", engine, str(port)) for port in ports]
+
+
+def load_settings() -> Settings:
+    """The stack's settings, or the run stopped with every bad one named (RunError prints the
+    message alone: the operator needs the keys and fixes, not a traceback)."""
+    try:
+        return load_from_pulumi()
+    except SettingsError as error:
+        raise pulumi.RunError(str(error)) from None
+
+
+def look_before_acting(settings: Settings) -> tuple[Recorded, Optional[StaleContainers]]:
+    """What the state records, read once before any resource, and what an interrupted earlier
+    `up` left unrecorded (taken over, not created again: components/adoption.py). Stops the run
+    when the state cannot be read, a foreign container holds a name, or a deployed Keycloak
+    would be given another, empty database unnoticed."""
+    try:
+        recorded = Recorded.of_this_stack()
+        if not settings.keycloak.deploy:
+            return recorded, None
+        refusal = switch_refusal(settings.keycloak.database,
+                                 recorded.last_output("keycloak_database"),
+                                 settings.keycloak.confirm_database_switch, settings.netbird.realm)
+        stale = StaleContainers(containers(settings), settings.keycloak.docker_host,
+                                settings.keycloak.docker_cert_path, recorded,
+                                adoption.this_stack())
+    except adoption.AdoptionRefused as error:
+        raise pulumi.RunError(str(error)) from None
+    if refusal:
+        raise pulumi.RunError(refusal)
+    return recorded, stale
+
+
+def adopting(settings: Settings, admin_login: pulumi.Input[dict],
+             user_password: pulumi.Input[str],
+             recorded: Recorded) -> Optional[pulumi.ResourceOptions]:
+    """The options that take over the Keycloak objects an interrupted `up` created but did not
+    record; None when the state records them all (no lookups)."""
+    objects = adoptable(settings)
+    if not recorded.may_lack([declared.resource for declared in objects]):
+        return None
+    return pulumi.ResourceOptions(transforms=[adoption.KeycloakAdoption(
+        objects, settings.netbird.realm, settings.keycloak.admin_base_url, admin_login,
+        user_password, recorded, adoption.this_stack()).transform])
+
+
+def export(**outputs: Any) -> None:
+    for name, value in outputs.items():
+        pulumi.export(name, value)

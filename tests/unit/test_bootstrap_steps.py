@@ -65,3 +65,39 @@ def test_an_unknown_step_is_refused_by_name():
     done = subprocess.run(["bash", str(BOOTSTRAP), "--print-steps", "imgae"],
                           capture_output=True, text=True)
     assert done.returncode != 0 and "no bootstrap step 'imgae'" in done.stderr
+
+
+def test_the_cli_version_is_declared_once():
+    """.pulumi-version is what the bootstrap builds and the workflows install; the Go wrapper
+    module that builds it cannot read a file, so it is held to the same version here."""
+    version = (ROOT / ".pulumi-version").read_text().strip()
+    go_mod = (ROOT / "toolchain" / "pulumi-cli" / "go.mod").read_text()
+    assert f"github.com/pulumi/pulumi/pkg/v3 v{version}\n" in go_mod
+    for workflow in (ROOT / ".github" / "workflows").glob("*.yml"):
+        for job in yaml.safe_load(workflow.read_text())["jobs"].values():
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("pulumi/actions@"):
+                    assert step["with"] == {"pulumi-version-file": ".pulumi-version"}, workflow
+
+
+def test_a_warm_run_is_answered_from_its_stamp_until_a_piece_is_gone(tmp_path):
+    """The second run with the same inputs starts no tool; when something a step left is gone
+    (here: a file the stamp lists), the steps run again."""
+    env = {**os.environ, "NETBIRD_KEYCLOAK_CACHE": str(tmp_path)}
+
+    def bootstrap() -> str:
+        done = subprocess.run(["bash", str(BOOTSTRAP), "venv"], capture_output=True, text=True,
+                              env=env, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    assert "==> Python virtualenv" in bootstrap()
+    stamps = list((tmp_path / "stamps").iterdir())
+    assert len(stamps) == 1 and f"file {ROOT}/.venv/bin/netbird-keycloak" in stamps[0].read_text()
+    assert bootstrap() == f"==> bootstrap: up to date (stamp {stamps[0]})\n"
+    piece = tmp_path / "piece"
+    piece.write_text("")
+    stamps[0].write_text(stamps[0].read_text() + f"file {piece}\n")
+    assert bootstrap().startswith("==> bootstrap: up to date")
+    piece.unlink()
+    assert "==> Python virtualenv" in bootstrap()
