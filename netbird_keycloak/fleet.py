@@ -17,6 +17,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -97,6 +98,43 @@ def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str
             place = f"on {where}" if kind != "realm" else f"at {where}"
             conflicts.setdefault(owner_, f"{kind} {what} {place} is also claimed by stack {others}")
     return conflicts
+
+
+# Where `fleet new` looks for a customer's ports: Keycloak's defaults, then upwards.
+HTTP_PORTS = range(8080, 8180)
+MANAGEMENT_PORTS = range(9000, 9100)
+
+
+def claimed_ports(files: dict[str, Path]) -> set[int]:
+    """The host ports the stack files claim on the local Docker engine (a stack whose settings
+    are not valid claims nothing: its own run refuses it)."""
+    ports = set()
+    for name, path in files.items():
+        try:
+            settings = from_stack_file(stack_file_config(path.parent.parent, name), name)
+        except SettingsError:
+            continue
+        ports |= {int(what) for kind, where, what in wiring.claims(settings)
+                  if kind == "port" and not settings.keycloak.docker_host}
+    return ports
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on `port` here (a bind on every address succeeds)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(candidates: range, claimed: set[int]) -> int:
+    for port in candidates:
+        if port not in claimed and port_is_free(port):
+            return port
+    raise SystemExit(f"no free port in {candidates.start}-{candidates.stop - 1}: pass "
+                     "--http-port and --management-port. Nothing was written.")
 
 
 STOP_GRACE = 60
@@ -300,9 +338,17 @@ def new_customer(args: argparse.Namespace, console: Console) -> int:
             raise SystemExit(f"{refused}. Nothing was written.") from None
         config.update({"keycloak:deploy": "false", "keycloak:url": args.keycloak_url,
                        "keycloak:adminClientId": client_id, "netbird:realm": name})
-    else:  # a Keycloak container of its own
-        config.update({"keycloak:httpPort": str(args.http_port),
-                       "keycloak:managementPort": str(args.management_port)})
+    else:  # a Keycloak container of its own, on ports no other stack or program holds
+        claimed = claimed_ports(stack_files(args.work_dir))
+        http_port = args.http_port or free_port(HTTP_PORTS, claimed)
+        management_port = args.management_port or free_port(MANAGEMENT_PORTS,
+                                                             claimed | {http_port})
+        config.update({"keycloak:httpPort": str(http_port),
+                       "keycloak:managementPort": str(management_port)})
+        if not (args.http_port and args.management_port):
+            console.print(f"chose keycloak:httpPort {http_port} and keycloak:managementPort "
+                          f"{management_port}: free on this machine and claimed by no other "
+                          "stack file")
     path.write_text(f"# Customer stack {name!r}, created by `fleet new`.\n"
                     + yaml.safe_dump({"config": config}, sort_keys=False))
     stack = open_stack(name, args.work_dir)
@@ -325,8 +371,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                      help="a master-realm admin of the shared Keycloak, used once")
     new.add_argument("--admin-password-env",
                      help="environment variable holding its password (never stored)")
-    new.add_argument("--http-port", type=int, default=8080)
-    new.add_argument("--management-port", type=int, default=9000)
+    new.add_argument("--http-port", type=int,
+                     help="default: the first of 8080, 8081, … free here and in no stack file")
+    new.add_argument("--management-port", type=int,
+                     help="default: the first of 9000, 9001, … free here and in no stack file")
     for command in (*ENGINE_COMMANDS, "env"):
         p = sub.add_parser(command)
         which = p.add_mutually_exclusive_group(required=True)

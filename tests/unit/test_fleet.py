@@ -166,3 +166,25 @@ def test_ctrl_c_reaches_every_running_stack_and_none_starts_after_it(tmp_path):
         fleet.RUNNING.discard(running.pid)
         fleet.STOPPING.clear()
         running.kill()
+
+
+def test_new_customers_get_ports_no_stack_file_claims_and_nothing_here_holds(tmp_path):
+    """`fleet new` without ports: the first of Keycloak's defaults upwards that no stack file
+    claims (the dev stack's included) and that nothing on this machine listens on."""
+    import socket
+
+    write(tmp_path, "dev", dedicated("dev", **{"keycloak:httpPort": "8080",
+                                               "keycloak:managementPort": "9080"}))
+    write(tmp_path, "acme", dedicated("acme", **{"keycloak:httpPort": "8081",
+                                                 "keycloak:managementPort": "9000"}))
+    claimed = fleet.claimed_ports(stack_files(tmp_path))
+    assert claimed == {8080, 9080, 8081, 9000}
+    with socket.socket() as held:  # something of this machine's on the next candidate
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        held.listen()
+        candidates = range(port - 1, port + 2)
+        assert fleet.free_port(candidates, {port - 1}) == port + 1
+    assert fleet.free_port(fleet.HTTP_PORTS, claimed) not in claimed
+    with pytest.raises(SystemExit, match="--http-port and --management-port"):
+        fleet.free_port(range(8080, 8082), claimed)
