@@ -230,13 +230,21 @@ def aims(med: dict[str, float], fleet: list[tuple[int, str, float, int, float, i
                in fleet if size == largest}
     ours_fleet = by_mode[f"ours, fleet --parallel {parallel}"]
 
+    before = json.loads((Path(__file__).parent / "peers_before.json").read_text())
+
     def line(what: str, ours: float, peer: float, limit: float, unit: str = "s") -> None:
         ratio = ours / peer
-        print(f"{what:44} {ours:7.2f}{unit} {peer:7.2f}{unit} {ratio:6.2f}x {limit:5.1f}x  "
+        earlier = before["ratios"].get("fleet" if what.startswith("fleet") else what) \
+            if against_plain_tofu else None
+        print(f"{what:44} {ours:7.2f}{unit} {peer:7.2f}{unit} {ratio:6.2f}x "
+              f"{f'{earlier:.2f}x' if earlier else '':>7} {limit:5.1f}x  "
               + ("met" if ratio <= limit else "missed"))
 
+    print(f"\n(before: {before['measured']})")
     for peer in ("tofu", SEALED):
-        print(f"\n{'aim, against ' + peer:44} {'ours':>8} {'peer':>8} {'ratio':>7} {'aim':>6}")
+        against_plain_tofu = peer == "tofu"  # the before figures are against plain tofu
+        print(f"\n{'aim, against ' + peer:44} {'ours':>8} {'peer':>8} {'ratio':>7} "
+              f"{'before':>7} {'aim':>6}")
         for what, ours, against, limit in AIMS:
             line(what, med[ours], med[against.replace("tofu", peer, 1)], limit)
         seconds, peak_pss, cpu = by_mode[f"{peer}, xargs -P {parallel}"]
@@ -256,7 +264,8 @@ def profile(med: dict[str, float]) -> None:
     print(f"{'  python start and imports (alone)':60} "
           f"{med['alone: python start and imports']:6.2f}")
     print(f"{'  bootstrap check, warm (alone; make up runs it first)':60} "
-          f"{med['alone: bootstrap check']:6.2f}")
+          f"{med['alone: bootstrap check']:6.2f}  (before: "
+          f"{json.loads((Path(__file__).parent / 'peers_before.json').read_text())['bootstrap check, warm (s)']:.2f})")
     previous = 0.0
     for phase in sorted((k for k in med if k.startswith("profile: ")), key=med.get):
         print(f"  {phase[len('profile: '):]:58} {med[phase]:6.2f}  (+{med[phase] - previous:.2f})")

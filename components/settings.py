@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import takewhile
-from urllib.parse import urlsplit
 from typing import Callable, Literal, Mapping, Optional, Sequence
 
 from pydantic import ValidationInfo, field_validator
@@ -19,6 +18,7 @@ from pydantic import ValidationInfo, field_validator
 from components import settings_checks as check
 from components.settings_schema import (RawValue, Section, problem, setting, unknown_keys,
                                         validate)
+from foundation.urls import carries_credentials
 
 __all__ = ["RawValue", "Settings", "SettingsError", "parse_settings", "KeycloakSettings",
            "NetBirdSettings"]
@@ -201,13 +201,14 @@ class KeycloakSettings(Section):
         deploy, host = _before(info, "deploy", True), _before(info, "docker_host")
         if value is not None:
             check.url(value, URL_EXAMPLE)
-            parts = urlsplit(value)
             admin = not deploy or bool(host and not host.startswith("unix://"))
-            if admin and parts.scheme == "http" and not check.is_loopback(parts.hostname):
+            production = _before(info, "mode") == "production"
+            if (admin or production) and not carries_credentials(value):
                 raise problem(f"is {value!r}: Pulumi logs in to Keycloak's Admin API at this URL "
-                              "and would send its credentials in the clear; use https:// (http:// "
-                              "only for a Keycloak on this machine's loopback)",
-                              example=value.replace("http://", "https://", 1))
+                              "(and `make verify` and NetBird send secrets and passwords to it) "
+                              "in the clear; use https:// (http:// only for a Keycloak on this "
+                              "machine's loopback)",
+                              example="https://" + value.split("://", 1)[-1])
             return value
         if not deploy:
             raise problem("is required when keycloak:deploy is false (the URL of the Keycloak "
@@ -639,10 +640,9 @@ class NetBirdSettings(Section):
             raise problem("is only for netbird:integration connector (setup.env mode is "
                           "configured by NetBird's configure.sh)", remove=True)
         check.url(value, f"https://{_before(info, 'domain', 'netbird.example.com')}")
-        host = urlsplit(value).hostname or ""
-        if value.startswith("http://") and not check.is_loopback(host):
+        if not carries_credentials(value):
             raise problem(f"is {value!r}: the API token would travel in the clear; use https://",
-                          example=value.replace("http://", "https://", 1))
+                          example="https://" + value.split("://", 1)[-1])
         return value
 
     @field_validator("api_token")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator
 
 from components.settings_schema import problem
+from foundation.urls import carries_credentials, is_loopback
 
 MIN_PASSWORD_LENGTH = 12
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -65,7 +66,40 @@ def _ssh_opts(value: object) -> object:
         raise problem("must be a JSON list of ssh arguments")
     if any(ord(c) < 32 for o in parsed for c in o):
         raise problem("holds a control character")
+    _ssh_opts_allowed(parsed)
     return tuple(parsed)
+
+
+# A stack file is read by every preview, also a pull request's on the deploy runner: ssh options
+# that run a command there (ProxyCommand, LocalCommand, KnownHostsCommand, a config file with
+# any of them) would make a stack file code. Only options that choose how to log in are taken.
+SSH_FLAGS = {"-4", "-6", "-C", "-q", "-T"}
+SSH_WITH_VALUE = {"-i", "-p", "-l", "-J", "-o"}
+SSH_OPTIONS = {"batchmode", "compression", "connectattempts", "connecttimeout", "hostkeyalias",
+               "identitiesonly", "identityfile", "loglevel", "port", "serveraliveinterval",
+               "serveralivecountmax", "stricthostkeychecking", "user", "userknownhostsfile",
+               "globalknownhostsfile", "hostkeyalgorithms", "pubkeyacceptedalgorithms",
+               "proxyjump", "tcpkeepalive", "updatehostkeys", "addressfamily"}
+
+
+def _ssh_opts_allowed(args: list[str]) -> None:
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        flag, inline = (arg[:2], arg[2:]) if arg.startswith("-") and len(arg) > 2 else (arg, "")
+        if flag in SSH_FLAGS and not inline:
+            continue
+        if flag not in SSH_WITH_VALUE:
+            raise problem(f"holds {arg!r}: only -i, -p, -l, -J, -o with a login option, -4, -6, "
+                          "-C, -q and -T are taken (a stack file must not run commands)")
+        value = inline or (rest.pop(0) if rest else "")
+        if not value:
+            raise problem(f"holds {arg!r} without its value")
+        if flag == "-o":
+            key = value.replace("=", " ", 1).split(" ", 1)[0].strip().lower()
+            if key not in SSH_OPTIONS:
+                raise problem(f"holds the ssh option {key!r}, which is not taken: only options "
+                              "that choose how to log in (a stack file must not run commands)")
 
 
 def _addresses(value: object) -> object:
@@ -116,9 +150,6 @@ Addresses = Annotated[tuple[str, ...], BeforeValidator(_addresses)]
 Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
 
 
-def is_loopback(host: str) -> bool:
-    return host == "localhost" or host == "::1" or re.fullmatch(r"127(\.\d{1,3}){3}", host) \
-        is not None
 
 
 def hostname(value: str) -> str:
@@ -172,8 +203,7 @@ def url(value: str, example: str) -> str:
 
 def redirect_url(value: str, example: str) -> str:
     # http:// only on loopback: a NetBird on this machine (tests, a trial).
-    plain_ok = value.startswith("http://") and is_loopback(urlsplit(value).hostname or "")
-    if not (value.startswith("https://") or plain_ok) or any(c in value for c in " *\"'`$") or \
+    if not carries_credentials(value) or any(c in value for c in " *\"'`$") or \
             not value.isascii():
         raise problem("must be the exact https:// URL NetBird shows, without wildcards, not "
                       f"{value!r}", example=example)

@@ -35,6 +35,7 @@ from rich.table import Table
 from components import wiring
 from components.adoption import owner
 from components.settings import SettingsError, from_stack_file
+from foundation import urls
 from netbird_keycloak import ROOT, customer_account
 from netbird_keycloak.before_run import ENGINE_COMMANDS, PROJECT, stack_file_config
 
@@ -325,6 +326,9 @@ def new_customer(args: argparse.Namespace, console: Console) -> int:
     config: dict[str, str] = {"netbird:domain": args.domain}
     secret = None
     if args.keycloak_url:  # a realm of its own on a shared (or the customer's) Keycloak
+        why = urls.refusal(args.keycloak_url, "the shared Keycloak's administrator password")
+        if why:
+            raise SystemExit(f"--keycloak-url {why}. Nothing was written.")
         password = os.environ.get(args.admin_password_env or "", "")
         if not password:
             raise SystemExit("the shared Keycloak's admin password is needed once, to make the "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from netbird_keycloak import ROOT
+from foundation import urls
 from foundation.keycloak_admin import http, jwt_claims
 
 
@@ -161,6 +162,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     outputs = {k: v.value for k, v in open_stack(args.stack, args.work_dir).outputs().items()}
     if not outputs:
         print(f"stack {args.stack!r} has no outputs: run `make up STACK={args.stack}` first")
+        return 1
+    why = urls.refusal(outputs["issuer_url"], "the user's password and the backend secret")
+    if why:  # a stack made before the settings refused such a URL
+        print(f"not checked: {why}. Fix keycloak:url, then `make up STACK={args.stack}`.",
+              file=sys.stderr)
         return 1
     # The password the stack keeps (its own choice or the generated one), unless told another.
     password = os.environ.get("NETBIRD_USER_PASSWORD") or outputs.get("user_password")

@@ -188,3 +188,15 @@ def test_new_customers_get_ports_no_stack_file_claims_and_nothing_here_holds(tmp
     assert fleet.free_port(fleet.HTTP_PORTS, claimed) not in claimed
     with pytest.raises(SystemExit, match="--http-port and --management-port"):
         fleet.free_port(range(8080, 8082), claimed)
+
+
+@pytest.mark.parametrize("url", ["http://auth.example.com", "HTTP://auth.example.com"])
+def test_a_shared_keycloak_is_reached_over_https_only(tmp_path, monkeypatch, url):
+    """`fleet new --keycloak-url` sends the shared Keycloak's administrator password: refused
+    over plain http before it is read or anything is written."""
+    monkeypatch.setenv("SHARED_ADMIN_PASSWORD", "not-read")
+    (tmp_path / "stacks").mkdir()
+    with pytest.raises(SystemExit, match="in the clear.*Nothing was written"):
+        fleet.main(["new", "acme", "--domain", "netbird.acme.example", "--keycloak-url", url,
+                    "--admin-password-env", "SHARED_ADMIN_PASSWORD", "--work-dir", str(tmp_path)])
+    assert list((tmp_path / "stacks").iterdir()) == []

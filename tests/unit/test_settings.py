@@ -324,6 +324,9 @@ def test_netbirds_url_gives_the_connectors_redirect_url_and_needs_a_token():
 @pytest.mark.parametrize("changes,message", [
     ({"netbird__managementUrl": "http://netbird.example.com",
       "netbird__apiToken": RawValue("nbp_0123456789abcdefghij", secret=True)}, "in the clear"),
+    # The scheme is compared without regard to case, as URLs compare it.
+    ({"netbird__managementUrl": "HTTP://netbird.example.com",
+      "netbird__apiToken": RawValue("nbp_0123456789abcdefghij", secret=True)}, "in the clear"),
     ({"netbird__apiToken": RawValue("nbp_0123456789abcdefghij", secret=True),
       "netbird__connectorRedirectUrl": "https://netbird.example.com/oauth2/callback"},
      "only used with netbird:managementUrl"),
@@ -362,3 +365,39 @@ def test_an_idle_session_may_not_end_before_its_access_token():
         parse(netbird__accessTokenSeconds="900", netbird__ssoSessionIdleSeconds="600")
     assert any(p.startswith("netbird:ssoSessionIdleSeconds:") and
                "at least netbird:accessTokenSeconds" in p for p in caught.value.problems)
+
+
+@pytest.mark.parametrize("url", ["http://auth.example.com", "HTTP://auth.example.com",
+                                 "Http://10.0.0.5:8443"])
+def test_a_public_url_that_credentials_travel_to_is_https(url):
+    """Production mode's public URL receives the backend secret (NetBird) and the user's
+    password (`make verify`); an existing Keycloak's, Pulumi's admin credentials."""
+    for mode in ({"keycloak__mode": "production", **POSTGRES}, {"keycloak__deploy": "false"}):
+        with pytest.raises(SettingsError) as caught:
+            parse(keycloak__url=url, **mode)
+        assert any(p.startswith("keycloak:url:") and "in the clear" in p
+                   for p in caught.value.problems), caught.value.problems
+    assert parse(keycloak__mode="production", keycloak__url="http://127.0.0.1:8443",
+                 **POSTGRES).keycloak.url == "http://127.0.0.1:8443"
+
+
+@pytest.mark.parametrize("opts", [
+    '["-oProxyCommand=sh -c id"]', '["-o", "ProxyCommand sh -c id"]',
+    '["-o", "LocalCommand=id", "-o", "PermitLocalCommand=yes"]',
+    '["-o", "KnownHostsCommand=/bin/id"]', '["-F", "/tmp/evil_config"]',
+    '["-oproxycommand=id"]', '["-i"]'])
+def test_ssh_options_that_run_a_command_are_refused(opts):
+    """A stack file is read by a pull request's preview on the deploy runner: it must not be
+    able to run a command there."""
+    with pytest.raises(SettingsError) as caught:
+        parse(docker__host="ssh://deploy@netbird.example.com", docker__sshOpts=opts)
+    assert any(p.startswith("docker:sshOpts:") for p in caught.value.problems), \
+        caught.value.problems
+
+
+def test_ssh_options_that_choose_how_to_log_in_are_taken():
+    s = parse(docker__host="ssh://deploy@netbird.example.com",
+              keycloak__url="https://auth.example.com", docker__sshOpts=(
+        '["-i", "/home/ops/.ssh/netbird_deploy", "-p", "2222", "-o", '
+        '"StrictHostKeyChecking=yes", "-oUserKnownHostsFile=/home/ops/.ssh/known_hosts"]'))
+    assert s.keycloak.docker_ssh_opts[:2] == ("-i", "/home/ops/.ssh/netbird_deploy")
