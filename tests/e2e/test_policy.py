@@ -69,6 +69,7 @@ GUARDED_PROGRAM = """
 import pulumi
 import pulumi_keycloak as keycloak
 
+from components import guardrails
 
 guardrails.register()
 kc = keycloak.Provider("kc", url="http://127.0.0.1:9", client_id="admin-cli", username={user!r},
