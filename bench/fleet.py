@@ -27,6 +27,7 @@ from bench.measure import Measured, measured, scratch
 from netbird_keycloak import stack as driver
 from netbird_keycloak import state_db
 from foundation.keycloak_admin import KeycloakAdmin
+from tests.fixtures import project as scratch_project
 from tests.fixtures.local_keycloak import NativeKeycloak
 
 
@@ -51,8 +52,7 @@ def main() -> int:
              for m in args.modes.split(",")]
     backends = args.backends.split(",")
     work = scratch("bench-fleet-")
-    (work / "stacks").mkdir()
-    (work / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    scratch_project.lay_out(work)
 
     keycloak = NativeKeycloak(18280, 19200, work / "keycloak.log").wait_ready()
     admin = KeycloakAdmin(keycloak.url, keycloak.admin_user, keycloak.admin_password)

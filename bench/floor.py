@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from bench.measure import scratch
 from netbird_keycloak import stack as driver
 from foundation.keycloak_admin import KeycloakAdmin
+from tests.fixtures import project as scratch_project
 from tests.fixtures.local_keycloak import NativeKeycloak
 
 
@@ -86,8 +87,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     work = scratch("bench-floor-")
-    (work / "stacks").mkdir()
-    (work / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    scratch_project.lay_out(work)
 
     keycloak = NativeKeycloak(18180, 19100, work / "keycloak.log").wait_ready()
     print(f"native Keycloak ready after {keycloak.ready_after:.1f} s", flush=True)

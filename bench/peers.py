@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from bench.measure import measured, scratch
 from netbird_keycloak import ROOT
 from netbird_keycloak import stack as driver
 from foundation.keycloak_admin import KeycloakAdmin
+from tests.fixtures import project as scratch_project
 from tests.fixtures.local_keycloak import NativeKeycloak
 
 DOMAIN = "netbird.bench.test"
@@ -48,8 +48,7 @@ class Ours:
 
     def __init__(self, work: Path, keycloak: NativeKeycloak):
         self.work, self.keycloak = work, keycloak
-        (work / "stacks").mkdir(parents=True)
-        shutil.copy(ROOT / "Pulumi.yaml", work / "Pulumi.yaml")
+        scratch_project.lay_out(work)
 
     def stack(self, name: str, realm: str) -> auto.Stack:
         (self.work / "stacks" / f"Pulumi.{name}.yaml").write_text(

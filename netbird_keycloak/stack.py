@@ -86,10 +86,11 @@ def program() -> None:
     runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
 
-def open_stack(name: str, work_dir: Path,
-               program: Optional[Callable[[], None]] = program) -> auto.Stack:
+def open_stack(name: str, work_dir: Path, program: Optional[Callable[[], None]] = program,
+               project: str = PROJECT) -> auto.Stack:
     """The stack `name` of the project in `work_dir`, its program served from this process
-    (at most one run per process), or with `program=None` run by the CLI's language host."""
+    (at most one run per process), or with `program=None` run by the CLI's language host.
+    `project`: the name of a project without Pulumi.yaml (a benchmark's empty program)."""
     backend = os.environ.get("PULUMI_BACKEND_URL", "")
     if backend.startswith("file://"):
         Path(backend[len("file://"):]).mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,7 @@ def open_stack(name: str, work_dir: Path,
     if (Path(work_dir) / "Pulumi.yaml").exists():
         workspace = auto.LocalWorkspace(**{**options.__dict__, "program": program})
         return auto.Stack.create_or_select(name, workspace)
-    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=program,
+    return auto.create_or_select_stack(stack_name=name, project_name=project, program=program,
                                        opts=options)
 
 

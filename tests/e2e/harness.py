@@ -27,6 +27,7 @@ from tests import safety_report  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import verify  # noqa: F401 - re-exported for the tests
 from netbird_keycloak import interrupted, stack_settings
 from tests.fixtures import local_netbird
+from tests.fixtures import project as scratch_project
 from netbird_keycloak import ROOT, stack as stack_driver
 from foundation.keycloak_admin import KeycloakAdmin, admin_login, http  # noqa: F401
 from tests.fixtures.local_keycloak import CACHE, KEYCLOAK_VERSION, NativeKeycloak  # noqa: F401
@@ -177,17 +178,7 @@ class Project:
 
     def __init__(self, path: Path, program: Optional[str] = None):
         """`program`: the text of a `__main__.py` of this folder's own (default: the project's)."""
-        self.path = path
-        (path / "stacks").mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / "Pulumi.yaml", path / "Pulumi.yaml")
-        # The program, for the CLI's language host (which runs __main__.py in this folder, as
-        # for `pulumi` typed here) and the project's virtualenv Pulumi.yaml names.
-        for name in ("foundation", "components", ".venv"):
-            (path / name).symlink_to(ROOT / name)
-        if program is None:
-            (path / "__main__.py").symlink_to(ROOT / "__main__.py")
-        else:
-            (path / "__main__.py").write_text(program)
+        self.path = scratch_project.lay_out(path, program)
 
     def typed(self, command: str, timeout: float = 600,
               stdin: Optional[str] = None) -> subprocess.CompletedProcess:
