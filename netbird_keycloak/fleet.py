@@ -36,7 +36,7 @@ from components import wiring
 from components.adoption import owner
 from components.settings import SettingsError, from_stack_file
 from foundation import urls
-from netbird_keycloak import ROOT, customer_account
+from netbird_keycloak import ROOT, customer_account, interrupted
 from netbird_keycloak.before_run import ENGINE_COMMANDS, PROJECT, stack_file_config
 
 CUSTOMER = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
@@ -203,6 +203,8 @@ def wait_or_stop(process: "subprocess.Popen | StackProcess", timeout: float) -> 
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # The stack's session (its own): the plugins, each in a process group of its own.
+        interrupted.stop_session(process.pid)
         return None
 
 

@@ -34,8 +34,8 @@ def become_subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _processes() -> dict[int, tuple[int, str, str]]:
-    """{pid: (parent pid, state, command name)} of every process."""
+def _processes() -> dict[int, tuple[int, str, str, int]]:
+    """{pid: (parent pid, state, command name, session id)} of every process."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -44,8 +44,42 @@ def _processes() -> dict[int, tuple[int, str, str]]:
             continue  # ended while we looked
         name = text[text.index("(") + 1:text.rindex(")")]
         fields = text[text.rindex(")") + 2:].split()
-        found[int(stat.parent.name)] = (int(fields[1]), fields[0], name)
+        found[int(stat.parent.name)] = (int(fields[1]), fields[0], name, int(fields[3]))
     return found
+
+
+def in_session(session: int) -> dict[int, str]:
+    """{pid: command name} of the live processes of `session` (zombies are not listed)."""
+    return {pid: name for pid, (_, state, name, sid) in _processes().items()
+            if sid == session and state != "Z"}
+
+
+def stop_session(session: int) -> list[str]:
+    """Stops every process left in `session`: a fleet's stack runs in a session of its own,
+    and the engine starts each plugin in a process group of its own, so a plugin outlives the
+    kill of the stack's group (and would go on changing Keycloak). Returns their names."""
+    left = in_session(session)
+    for sig, grace in ((signal.SIGTERM, PLUGIN_GRACE), (signal.SIGKILL, 0.0)):
+        for pid in in_session(session):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while in_session(session) and time.monotonic() < deadline:
+            _reap(in_session(session))
+            time.sleep(0.1)
+        _reap(left)
+    return sorted(set(left.values()))
+
+
+def _reap(pids) -> None:
+    """Waits for those of `pids` that are this process's children (a subreaper's orphans)."""
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass  # not ours to reap
 
 
 def descendants(pid: int) -> dict[int, str]:
@@ -54,7 +88,7 @@ def descendants(pid: int) -> dict[int, str]:
     below, todo = {}, [pid]
     while todo:
         parent = todo.pop()
-        for child, (ppid, state, name) in processes.items():
+        for child, (ppid, state, name, _) in processes.items():
             if ppid == parent and child not in below:
                 if state == "Z":
                     try:

@@ -108,6 +108,27 @@ def test_a_stack_that_hangs_is_interrupted_then_killed_and_reported(monkeypatch)
         assert hung.poll() is not None and time.monotonic() - started < 10
 
 
+def test_a_stopped_stack_leaves_no_plugin_running(monkeypatch):
+    """The engine starts each plugin in a process group of its own: killing the stack's group
+    left them running, still changing Keycloak. Everything in the stack's session goes."""
+    import subprocess
+    import sys
+    import time
+
+    from netbird_keycloak import interrupted
+    monkeypatch.setattr(fleet, "STOP_GRACE", 1)
+    monkeypatch.setattr(interrupted, "PLUGIN_GRACE", 1)
+    plugin = ("import signal, subprocess, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+              "subprocess.Popen(['sleep', '60'], process_group=0); time.sleep(60)")
+    hung = subprocess.Popen([sys.executable, "-c", plugin], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while len(interrupted.in_session(hung.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "sleep" in interrupted.in_session(hung.pid).values()
+    assert fleet.wait_or_stop(hung, 0.5) is None
+    assert interrupted.in_session(hung.pid) == {}
+
+
 def test_a_shared_keycloak_customer_needs_the_admin_password_once_and_writes_nothing_without_it(
         tmp_path, monkeypatch):
     monkeypatch.delenv("KC_NOT_SET", raising=False)
