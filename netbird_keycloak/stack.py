@@ -13,6 +13,7 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -50,24 +51,39 @@ def set_setting(stack: auto.Stack, key: str, value: str, secret: bool = False) -
     (`--config-file`), which then replaces it in one rename; a CLI killed while writing the file
     itself leaves it cut short, every setting lost. The value goes on stdin: the Automation
     API's `set_config` puts it in the CLI's argv, which every local user can read (`ps`,
-    /proc/*/cmdline)."""
+    /proc/*/cmdline). Two writers of one stack file (two rotations) take turns (a lock file
+    beside it), so neither loses the other's setting; the copy reaches the disk before it
+    replaces the file, and the rename before this returns."""
     workspace = stack.workspace
     target = stack_file(Path(workspace.work_dir), stack.name)
     draft = target.with_name(f".{target.stem}.{os.getpid()}.tmp.yaml")
+    with open(target.with_name(f".{target.stem}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if target.exists():
+                shutil.copy2(target, draft)
+            done = subprocess.run(
+                [workspace.pulumi_command.command, "config", "set", key,
+                 "--secret" if secret else "--plaintext", "--stack", stack.name,
+                 "--config-file", str(draft), "--non-interactive"],
+                input=value, text=True, capture_output=True, cwd=workspace.work_dir,
+                timeout=120, env={**os.environ, **(workspace.env_vars or {})})
+            if done.returncode != 0:
+                raise auto.CommandError(f"pulumi config set {key} failed: {done.stderr.strip()}")
+            _synced(draft)
+            os.replace(draft, target)
+            _synced(target.parent)
+        finally:
+            draft.unlink(missing_ok=True)
+
+
+def _synced(path: Path) -> None:
+    """Flushes a file's (or a folder's entries') writes to the disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        if target.exists():
-            shutil.copy2(target, draft)
-        done = subprocess.run(
-            [workspace.pulumi_command.command, "config", "set", key,
-             "--secret" if secret else "--plaintext", "--stack", stack.name,
-             "--config-file", str(draft), "--non-interactive"],
-            input=value, text=True, capture_output=True, cwd=workspace.work_dir, timeout=120,
-            env={**os.environ, **(workspace.env_vars or {})})
-        if done.returncode != 0:
-            raise auto.CommandError(f"pulumi config set {key} failed: {done.stderr.strip()}")
-        os.replace(draft, target)
+        os.fsync(fd)
     finally:
-        draft.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def set_secret(stack: auto.Stack, key: str, value: str) -> None:
