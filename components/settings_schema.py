@@ -66,9 +66,10 @@ def _extra(field: Any) -> dict:
 
 
 def fix(key: str, field: Any, stack: str, example: Optional[str] = None) -> str:
-    secret = "--secret " if _extra(field).get("secret") else ""
-    return (f"pulumi config set {secret}{key} {example or _extra(field)['example']} "
-            f"--stack {stack}")
+    if _extra(field).get("secret"):
+        # No value on the command line, where every local user can read it: the CLI asks.
+        return f"pulumi config set --secret {key} --stack {stack} (it asks for the value)"
+    return f"pulumi config set {key} {example or _extra(field)['example']} --stack {stack}"
 
 
 def _why(error: dict, field: Any) -> str:
