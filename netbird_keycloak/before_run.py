@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import sys
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -86,12 +85,6 @@ def pulumi_env() -> dict[str, str]:
     if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
         raise SystemExit("no state passphrase: set PULUMI_CONFIG_PASSPHRASE_FILE (make does)")
     return env
-
-
-def cli_path() -> Optional[str]:
-    """The Pulumi CLI: PULUMI_CLI_ROOT's, else `pulumi` on PATH (None: none)."""
-    root = os.environ.get("PULUMI_CLI_ROOT")
-    return str(Path(root) / "bin" / "pulumi") if root else shutil.which("pulumi")
 
 
 def stack_file(work_dir: Path, name: str) -> Path:
