@@ -4,7 +4,8 @@
 With it, each login through the Keycloak connector creates the NetBird groups named in the
 token's `netbird:groupsClaim` claim and puts the user in them; access policies then use them.
 It is an account setting of NetBird (`/api/accounts/{id}`, whose PUT takes the whole settings
-object: the others are sent back as they are). Destroy turns the sync off again.
+object: the others are sent back as they are). Destroy puts back what the account had before
+the stack turned the sync on (off, or on for another claim): NetBird is left as it was found.
 """
 
 from __future__ import annotations
@@ -28,17 +29,27 @@ def _account(props: dict) -> dict:
     return accounts[0]
 
 
-def _set(props: dict, enabled: bool) -> str:
+SETTINGS = ("jwt_groups_enabled", "jwt_groups_claim_name")
+
+
+def _set(props: dict, wanted: dict) -> tuple[str, dict]:
+    """Puts `wanted` (of SETTINGS) into the account's settings; returns the account's id and
+    what those settings were before."""
     account = _account(props)
-    settings = {**account["settings"], "jwt_groups_enabled": enabled,
-                "jwt_groups_claim_name": props["claim"]}
-    _call(props, "PUT", f"/accounts/{account['id']}", {"settings": settings})
-    return account["id"]
+    before = {key: account["settings"].get(key) for key in SETTINGS}
+    _call(props, "PUT", f"/accounts/{account['id']}",
+          {"settings": {**account["settings"], **wanted}})
+    return account["id"], before
+
+
+def _on(props: dict) -> dict:
+    return {"jwt_groups_enabled": True, "jwt_groups_claim_name": props["claim"]}
 
 
 class _Provider(ResourceProvider):
     def create(self, props: dict) -> CreateResult:
-        return CreateResult(id_=_set(props, True), outs={**props, "enabled": True})
+        ident, before = _set(props, _on(props))
+        return CreateResult(id_=ident, outs={**props, "enabled": True, "before": before})
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         keys = ("management_url", "api_token", "claim", "enabled")
@@ -46,9 +57,10 @@ class _Provider(ResourceProvider):
                           olds.get("enabled") is not True, replaces=[],
                           delete_before_replace=False)
 
-    def update(self, _id: str, _olds: dict, news: dict) -> UpdateResult:
-        _set(news, True)
-        return UpdateResult(outs={**news, "enabled": True})
+    def update(self, _id: str, olds: dict, news: dict) -> UpdateResult:
+        _, before = _set(news, _on(news))
+        # What the account had before this stack first turned the sync on is kept.
+        return UpdateResult(outs={**news, "enabled": True, "before": olds.get("before", before)})
 
     def read(self, id_: str, props: dict) -> ReadResult:
         settings = _account(props)["settings"]
@@ -57,7 +69,9 @@ class _Provider(ResourceProvider):
         return ReadResult(id_=id_, outs={**props, "enabled": on})
 
     def delete(self, _id: str, props: dict) -> None:
-        _set(props, False)
+        # A state from before `before` was recorded: the sync was off then (the old delete).
+        before = props.get("before") or {"jwt_groups_enabled": False}
+        _set(props, {key: value for key, value in before.items() if value is not None})
 
 
 class NetBirdGroupSync(Resource):

@@ -14,6 +14,7 @@ from tests.e2e import harness
 
 
 USER_EMAIL = "ada@nbconn.e2e.test"
+OPERATORS_CLAIM = "teams"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,12 @@ def connected(project, native_keycloak, netbird):
         "netbird:managementUrl": netbird.url, "netbird:groups": '["ops", "dev"]',
         "netbird:userGroups": '["ops"]', "netbird:userEmail": USER_EMAIL})
     harness.stack_driver.set_secret(stack, "netbird:apiToken", netbird.owner_token)
+    # The operator's own group sync, on another claim, before the stack: destroy puts it back.
+    status, [account] = netbird.api("GET", "/accounts")
+    assert status == 200
+    settings = {**account["settings"], "jwt_groups_enabled": True,
+                "jwt_groups_claim_name": OPERATORS_CLAIM}
+    assert netbird.api("PUT", f"/accounts/{account['id']}", {"settings": settings})[0] == 200
     up = stack.up(color="never", policy_packs=harness.stack_driver.POLICY_PACKS)
     try:
         yield stack, up
@@ -178,4 +185,4 @@ def test_destroy_removes_it_from_netbird(connected, netbird):
     stack, _ = connected
     stack.destroy(color="never")
     assert listed(netbird) == []
-    assert jwt_group_sync(netbird)[0] is False
+    assert jwt_group_sync(netbird) == (True, OPERATORS_CLAIM)  # as the stack found it
