@@ -1,5 +1,6 @@
 """MasterRealmHardening: the master realm of a Keycloak this stack deploys gets the NetBird
-realm's brute-force detection and password policy.
+realm's brute-force detection, password policy and kept login and admin events (every admin
+login and change is in the master realm: a security review reads them there).
 
 The master realm holds every admin account, and its token endpoint lives outside `/admin`, so
 blocking `/admin` at the proxy still leaves password guessing open there. Keycloak creates the
@@ -26,7 +27,8 @@ TIMEOUT = 30
 FIELDS = {"brute_force_failures": "failureFactor",
           "brute_force_wait_seconds": "waitIncrementSeconds",
           "brute_force_max_wait_seconds": "maxFailureWaitSeconds",
-          "password_policy": "passwordPolicy"}
+          "password_policy": "passwordPolicy",
+          "events_seconds": "eventsExpiration"}
 
 
 class MasterRealmNotHardened(Exception):
@@ -37,6 +39,7 @@ def representation(props: dict) -> dict[str, Any]:
     """The partial realm representation Keycloak updates the master realm with (it leaves every
     field the representation does not hold as it is)."""
     return {"bruteForceProtected": True, "permanentLockout": False,
+            "eventsEnabled": True, "adminEventsEnabled": True,
             **{field: props[key] for key, field in FIELDS.items()}}
 
 
@@ -73,6 +76,8 @@ class _Provider(ResourceProvider):
             live[key] = realm.get(field)
         if not realm.get("bruteForceProtected"):
             live["brute_force_failures"] = None  # off: the next up turns it on again
+        if not (realm.get("eventsEnabled") and realm.get("adminEventsEnabled")):
+            live["events_seconds"] = None
         return ReadResult(id_=id_, outs=live)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
@@ -96,5 +101,6 @@ class MasterRealmHardening(Resource):
             "brute_force_wait_seconds": netbird.brute_force_wait_seconds,
             "brute_force_max_wait_seconds": netbird.brute_force_max_wait_seconds,
             "password_policy": netbird.password_policy,
+            "events_seconds": netbird.events_days * 86400,
         }, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
             additional_secret_outputs=["login"])))

@@ -37,7 +37,7 @@ HARDENING = (
     "no temporary admin after make up",
     "later ups and previews without the bootstrap password",
     "drift of the realm's protections repaired",
-    "token and session lifetimes set; master realm brute-force detection and password policy",
+    "token and session lifetimes set; master realm brute-force detection, password policy and kept events",
     "brute-force detection locks after the configured failures",
     "password policy refuses weak and reused passwords",
     "login and admin events stored with an expiry",

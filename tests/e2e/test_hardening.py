@@ -142,8 +142,11 @@ def test_lifetimes_are_explicit_and_the_master_realm_is_defended(hard):
     assert (master["failureFactor"], master["waitIncrementSeconds"],
             master["maxFailureWaitSeconds"]) == (5, 60, 900)
     assert master["passwordPolicy"] == POLICY
+    # Every admin login and change is in the master realm: kept as the NetBird realm's are.
+    assert (master["eventsEnabled"], master["adminEventsEnabled"],
+            master["eventsExpiration"]) == (True, True, realm["eventsExpiration"])
     harness.record_hardening("token and session lifetimes set; master realm brute-force "
-                             "detection and password policy")
+                             "detection, password policy and kept events")
 
 
 def test_drift_made_through_the_admin_api_is_repaired(hard):
@@ -151,7 +154,8 @@ def test_drift_made_through_the_admin_api_is_repaired(hard):
     status, _ = admin("PUT", "/netbird", {"bruteForceProtected": False, "sslRequired": "none",
                                           "passwordPolicy": "", "accessTokenLifespan": 86400})
     assert status == 204
-    status, _ = admin("PUT", "/master", {"bruteForceProtected": False, "passwordPolicy": ""})
+    status, _ = admin("PUT", "/master", {"bruteForceProtected": False, "passwordPolicy": "",
+                                         "eventsEnabled": False})
     assert status == 204
     code, output = hard.stack("up", "--refresh")
     assert code == 0, output[-3000:]
@@ -160,6 +164,7 @@ def test_drift_made_through_the_admin_api_is_repaired(hard):
     assert realm["passwordPolicy"] == POLICY and realm["accessTokenLifespan"] == 300
     master = admin.get("/master")
     assert master["bruteForceProtected"] is True and master["passwordPolicy"] == POLICY
+    assert master["eventsEnabled"] is True
     harness.record_hardening("drift of the realm's protections repaired")
 
 

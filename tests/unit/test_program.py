@@ -247,7 +247,9 @@ def test_the_master_realm_of_a_deployed_keycloak_gets_the_realms_defences(dev):
     assert representation(hardening) == {
         "bruteForceProtected": True, "permanentLockout": False, "failureFactor": 5,
         "waitIncrementSeconds": 60, "maxFailureWaitSeconds": 900,
-        "passwordPolicy": "length(12) and notUsername(undefined) and passwordHistory(3)"}
+        "passwordPolicy": "length(12) and notUsername(undefined) and passwordHistory(3)",
+        # Admin logins and changes, kept as long as the NetBird realm keeps its events.
+        "eventsEnabled": True, "adminEventsEnabled": True, "eventsExpiration": 30 * 86400}
     assert hardening["login"]["client_id"] == "netbird-keycloak-admin"  # the service account
     # A Keycloak that already runs is not the stack's: its master realm is left alone.
     run = deploy(**{"keycloak:deploy": "false", "keycloak:url": "https://auth.example.com"})
