@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
                         help="folder with Pulumi.yaml and stacks/ (default: this project)")
     parsed.add_argument("--out", type=Path, default=ROOT / "out")
     parsed.add_argument("--refresh", action="store_true", help="refresh before up/preview")
+    parsed.add_argument("--timeout", type=float, default=3600,
+                        help="seconds the command may take before Pulumi is interrupted as on "
+                             "Ctrl-C (default 3600)")
     parsed.add_argument("--summary-json", type=Path,
                         help="write {result, changes, seconds, error} here (used by fleet)")
     parsed.add_argument("--profile", type=Path,

@@ -147,3 +147,32 @@ class EngineHandlesCtrlC:
         """Python's Ctrl-C handling back (the handler in force before)."""
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
+
+
+class Deadline:
+    """`with Deadline(seconds):` around a run of the engine: once `seconds` have passed, every
+    Pulumi CLI below this process is interrupted as Ctrl-C would (it records what it did and
+    releases the stack's lock), so a run that hangs (a Keycloak that never answers) ends.
+    `expired` tells whether it fired."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = threading.Event()
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.daemon = True
+
+    def _expire(self) -> None:
+        self.expired.set()
+        for pid, name in descendants(os.getpid()).items():
+            if name == "pulumi":
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+    def __enter__(self) -> "Deadline":
+        self.timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.timer.cancel()

@@ -276,13 +276,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     show: Callable[[str], None] = lambda line: print(line, flush=True)  # noqa: E731
     events: list[auto.EngineEvent] = []
     stack: Optional[auto.Stack] = None
+    deadline = interrupted.Deadline(args.timeout)
     try:
         if not stack_file(args.work_dir.resolve(), args.stack).exists():
             raise NoStackFile(no_stack_file(args.work_dir.resolve(), args.stack))
         stack = open_stack(args.stack, args.work_dir.resolve())
         if PROFILE:
             PROFILE.mark("stack opened")
-        with interrupted.EngineHandlesCtrlC():
+        with interrupted.EngineHandlesCtrlC(), deadline:
             summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
                                             events)
         summary["result"] = "succeeded"
@@ -290,7 +291,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         summary["error"] = _first_error(str(error))
         refused = SettingsError.found_in(str(error))
         locks = state_lock.holders(str(error))
-        if locks:
+        if deadline.expired.is_set():
+            summary["error"] = (f"stopped after {args.timeout:g} s (--timeout): Pulumi was "
+                                "interrupted as on Ctrl-C; it recorded what it did and released "
+                                "the stack's lock")
+            print(f"\n{_tail(str(error), 8)}\n\n{args.command} of stack {args.stack!r} "
+                  f"{summary['error']}. What hung is above; the next run goes on from there.",
+                  file=sys.stderr)
+        elif locks:
             message = state_lock.refusal(args.stack, locks)
             summary["error"] = message.splitlines()[0]
             print(f"\n{message}", file=sys.stderr)

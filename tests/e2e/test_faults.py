@@ -224,3 +224,30 @@ def test_ctrl_c_early_in_up(project, native_keycloak, tmp_path, after):
     finally:
         subprocess.run(command[:3] + ["destroy"] + command[4:], capture_output=True,
                        timeout=600)
+
+
+def test_a_run_that_hangs_is_stopped_by_its_timeout(project, pulumi_session):
+    """A Keycloak that accepts connections and never answers: `up --timeout` interrupts Pulumi
+    as Ctrl-C would, says so, and leaves no lock; without it the command would wait as long as
+    the provider's own client does, on every call."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        port = silent.getsockname()[1]
+        stack = project.stack("hangs", {
+            "netbird:domain": "netbird.hangs.test", "netbird:protectRealm": "false",
+            "netbird:realm": "hangs-netbird", "keycloak:deploy": "false",
+            "keycloak:url": f"http://127.0.0.1:{port}", "keycloak:adminUser": "kcadmin"})
+        harness.stack_driver.set_secret(stack, "keycloak:adminPassword", "Hq7-Vn2-Xc9-Lp4-Zt8")
+        started = time.monotonic()
+        code, out = harness.run_script("up", "--timeout", "8", project=project, stack="hangs")
+        took = time.monotonic() - started
+    assert code == 1, out[-3000:]
+    assert "stopped after 8 s (--timeout)" in out, out[-3000:]
+    assert took < 120, took
+    # The file backend's lock objects of this stack (none left: the next run needs no unlock).
+    assert [p for p in (pulumi_session / ".pulumi" / "locks").rglob("*.json")
+            if "/hangs/" in str(p)] == []
+    harness.record_fault("a run that hangs is stopped by --timeout, its lock released")
