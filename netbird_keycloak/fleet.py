@@ -34,7 +34,7 @@ from rich.table import Table
 
 from components import wiring
 from components.adoption import owner
-from components.settings import SettingsError, from_stack_file
+from components.settings import Settings, SettingsError, from_stack_file
 from foundation import urls
 from netbird_keycloak import ROOT, customer_account, interrupted
 from netbird_keycloak.before_run import ENGINE_COMMANDS, PROJECT, stack_file_config
@@ -76,6 +76,18 @@ def select(all_stacks: dict[str, Path], names: Optional[str], pattern: Optional[
     return chosen
 
 
+def valid_settings(files: dict[str, Path]) -> dict[str, Settings]:
+    """The settings of each stack file that holds valid ones (read as written, secrets left
+    encrypted); a stack whose settings are not valid is left out: its own run refuses it."""
+    found = {}
+    for name, path in files.items():
+        try:
+            found[name] = from_stack_file(stack_file_config(path.parent.parent, name), name)
+        except SettingsError:
+            continue
+    return found
+
+
 def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str, str]:
     """Stacks that would manage the same realm, container, volume or host port as another
     stack (components/wiring.claims, from each stack file's settings).
@@ -85,11 +97,7 @@ def ownership_conflicts(files: dict[str, Path], selected: list[str]) -> dict[str
     valid claims nothing here: its own run refuses it, naming the settings.
     """
     claimed: dict[tuple, list[str]] = {}
-    for name, path in files.items():
-        try:
-            settings = from_stack_file(stack_file_config(path.parent.parent, name), name)
-        except SettingsError:
-            continue
+    for name, settings in valid_settings(files).items():
         for key in wiring.claims(settings):
             claimed.setdefault(key, []).append(name)
     conflicts: dict[str, str] = {}
@@ -110,11 +118,7 @@ def claimed_ports(files: dict[str, Path]) -> set[int]:
     """The host ports the stack files claim on the local Docker engine (a stack whose settings
     are not valid claims nothing: its own run refuses it)."""
     ports = set()
-    for name, path in files.items():
-        try:
-            settings = from_stack_file(stack_file_config(path.parent.parent, name), name)
-        except SettingsError:
-            continue
+    for settings in valid_settings(files).values():
         ports |= {int(what) for kind, where, what in wiring.claims(settings)
                   if kind == "port" and not settings.keycloak.docker_host}
     return ports
