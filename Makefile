@@ -31,7 +31,8 @@ help:
 	@echo "make env STACK=...        write out/<stack>/setup.env from the outputs (no deploy)"
 	@echo "make settings STACK=...   every setting's value in force and where it came from"
 	@echo "make verify STACK=...     check the live Keycloak the way NetBird uses it"
-	@echo "make down [STACK=dev]     destroy the stack"
+	@echo "make down [STACK=dev]     destroy the stack; Keycloak's data is kept for the next up"
+	@echo "make down PURGE=1         destroy the stack and remove Keycloak's data too"
 	@echo "make preview-md STACK=... the preview as Markdown (what a pull request shows)"
 	@echo "make fleet ARGS='up --all --parallel 4'   many customer stacks at once"
 	@echo "make new CUSTOMER=acme DOMAIN=netbird.acme.example [ARGS='--keycloak-url …']"
@@ -79,7 +80,7 @@ refresh: $(PASSPHRASE) salt-filter
 
 down: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
-	@$(NK) destroy --stack $(STACK); status=$$?; $(SALT_SEEN); exit $$status
+	@$(NK) destroy --stack $(STACK) $(if $(PURGE),--purge); status=$$?; $(SALT_SEEN); exit $$status
 
 # The value in force of every setting of a stack, and where it came from.
 settings: $(PASSPHRASE)

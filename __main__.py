@@ -19,19 +19,22 @@ from foundation.keycloak_admin import login_for
 settings = wiring.load_settings()
 # Before any resource: each one is judged by the guardrails, however the program is run.
 guardrails.register()
-recorded, stale = wiring.look_before_acting(settings)
+recorded, stale, beside_data = wiring.look_before_acting(settings)
 
-kept = StackSecrets(wiring.SECRETS, settings)
+kept = StackSecrets(wiring.SECRETS, settings, beside_data)
 server = KeycloakServer(wiring.SERVER, settings.keycloak, docker_provider(settings.keycloak),
-                        kept.bootstrap_secret, kept.database_password, stale)
+                        kept.bootstrap_secret, kept.database_password, stale, kept.values,
+                        this_stack())
 if settings.keycloak.deploy:
+    wiring.kept_with(server.data)  # `destroy` keeps the realm and its users in the data
     # The hand-off from Keycloak's temporary bootstrap admin; every Keycloak resource below
     # logs in as this service account, so none runs before it is done.
     service_account = PulumiServiceAccount(
         wiring.SERVICE_ACCOUNT, url=server.url, client_id=settings.keycloak.admin_client_id,
         client_secret=kept.admin_client_secret, bootstrap_secret=kept.bootstrap_secret,
         owner=this_stack(), container=settings.keycloak.container_name,
-        data=settings.keycloak.database_volume_name or settings.keycloak.volume_name)
+        data=settings.keycloak.data_volume_name, kept=settings.keycloak.secrets_name,
+        opts=pulumi.ResourceOptions(depends_on=[server.secrets_copy]))
     keycloak = keycloak_provider(server, settings.keycloak, service_account.client_secret)
     admin_login = service_account.client_secret.apply(
         lambda secret: {"client_id": settings.keycloak.admin_client_id, "client_secret": secret})
@@ -42,7 +45,8 @@ if settings.keycloak.deploy:
 else:
     keycloak = keycloak_provider(server, settings.keycloak)
     admin_login = login_for(settings.keycloak)
-adopting = wiring.adopting(settings, admin_login, kept.user_password, recorded)
+adopting = wiring.adopting(settings, admin_login, kept.user_password, recorded,
+                           reopened=bool(beside_data))
 realm = NetBirdRealm(wiring.REALM, settings.netbird, keycloak, kept.user_password, adopting,
                      recorded)
 user_password.register_for(

@@ -43,7 +43,7 @@ from foundation.keycloak_admin import admin_login, http
 # A realm attribute, and a container label, naming the stack that created it.
 OWNER_ATTRIBUTE = "netbird-keycloak.stack"
 
-KINDS = ("realm", "user", "client", "client-scope", "audience-mapper")
+KINDS = ("realm", "user", "client", "client-scope", "scope-mapper", "group")
 
 # A Docker engine or a CLI that does not answer in this long is reported, not waited on.
 TIMEOUT = 60
@@ -55,8 +55,8 @@ class Declared:
 
     resource: str  # the Pulumi resource name, e.g. "netbird-user"
     kind: str  # one of KINDS
-    key: str  # realm name, username, clientId, client-scope name or mapper name
-    scope: Optional["Declared"] = None  # the client scope an audience mapper belongs to
+    key: str  # realm name, username, clientId, client-scope, mapper or group name
+    scope: Optional["Declared"] = None  # the client scope a scope mapper belongs to
     realm: Optional[str] = None  # another realm than the stack's (the master realm's client)
 
 
@@ -77,7 +77,7 @@ def import_id(declared: Declared, realm: str, object_id: str, scope_id: str = ""
     """The id pulumi-keycloak's importer takes for the object (its documented formats)."""
     if declared.kind == "realm":
         return realm
-    if declared.kind == "audience-mapper":
+    if declared.kind == "scope-mapper":
         return f"{realm}/client-scope/{scope_id}/{object_id}"
     return f"{realm}/{object_id}"
 
@@ -230,9 +230,12 @@ class _Lookups:
         if declared.kind == "client-scope":
             scopes = self.get("/client-scopes") or []
             return next((s["id"] for s in scopes if s["name"] == declared.key), None)
-        if declared.kind == "audience-mapper" and scope_id:
+        if declared.kind == "scope-mapper" and scope_id:
             mappers = self.get(f"/client-scopes/{scope_id}/protocol-mappers/models") or []
             return next((m["id"] for m in mappers if m["name"] == declared.key), None)
+        if declared.kind == "group":  # top-level groups: the program makes no others
+            groups = self.get(f"/groups?search={quoted}&exact=true") or []
+            return next((g["id"] for g in groups if g["name"] == declared.key), None)
         return None
 
     def has_password(self, user_id: str) -> bool:
@@ -256,8 +259,11 @@ class KeycloakAdoption:
 
     def __init__(self, declared: list[Declared], realm: str, base_url: str,
                  login: pulumi.Input[Mapping[str, str]], user_password: pulumi.Input[str],
-                 recorded: Recorded, mine: str):
+                 recorded: Recorded, mine: str, reopened: bool = False):
+        """`reopened`: this run opens data a destroy kept, so nothing is recorded and
+        everything may exist."""
         self._declared = {d.resource: d for d in declared}
+        self._reopened = reopened
         self._realm, self._base, self._mine = realm, base_url, mine
         self._login, self._password = login, user_password
         self._recorded = recorded
@@ -277,8 +283,9 @@ class KeycloakAdoption:
             return None
         if found is None:
             return None
-        pulumi.log.info(f"adopting {declared.resource} ({found}): created in Keycloak by an "
-                        "interrupted earlier up")
+        why = "kept in Keycloak's data by the stack's destroy" if self._reopened else \
+            "created in Keycloak by an interrupted earlier up"
+        pulumi.log.info(f"adopting {declared.resource} ({found}): {why}")
         return pulumi.ResourceTransformResult(
             props=args.props,
             opts=pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(import_=found)))
@@ -300,8 +307,8 @@ class KeycloakAdoption:
     async def _find(self, declared: Declared) -> Optional[str]:
         """The import id of the object when the state lacks it and Keycloak has it."""
         ids = self._recorded.ids
-        if not ids or declared.resource in ids:  # never ran, or recorded: nothing to adopt
-            return None
+        if declared.resource in ids or not (ids or self._reopened):
+            return None  # recorded, or never ran on data of its own: nothing to adopt
         session = await self._lookups()
         if session is None:
             return None

@@ -58,7 +58,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
         image = docker.RemoteImage(f"{name}-image", name=settings.postgres_image,
                                    keep_locally=True, opts=child)
         # Every realm, user and client secret lives here: kept when the stack is destroyed.
-        volume = docker.Volume(f"{name}-data", name=settings.database_volume_name,
+        self.volume = volume = docker.Volume(f"{name}-data", name=settings.database_volume_name,
                                opts=pulumi.ResourceOptions.merge(
                                    child, pulumi.ResourceOptions(retain_on_delete=True)))
         port = str(settings.database_port)

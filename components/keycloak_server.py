@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_docker as docker
@@ -10,6 +10,7 @@ import pulumi_docker as docker
 from components.adoption import StaleContainers
 from components.keycloak_database import STOP_GRACE_SECONDS, KeycloakDatabase, owner_label
 from components.pulumi_service_account import BOOTSTRAP_CLIENT_ID
+from components.secrets_beside_data import SecretsBesideData
 from components.settings import KeycloakSettings
 
 # The official image has neither curl nor wget; bash's /dev/tcp reaches the management port.
@@ -105,6 +106,8 @@ class KeycloakServer(pulumi.ComponentResource):
     """Runs Keycloak in Docker (`keycloak:deploy: true`) or stands for an existing one.
 
     Outputs: `url` (the base URL Pulumi talks to, known only once the container is healthy).
+    Deployed, `data` is the volume holding Keycloak's data (Postgres's with a database) and
+    `secrets_copy` the copy of the stack's secrets beside it.
     """
 
     url: pulumi.Output[str]
@@ -114,12 +117,16 @@ class KeycloakServer(pulumi.ComponentResource):
                  bootstrap_secret: Optional[pulumi.Output[str]] = None,
                  database_password: Optional[pulumi.Output[str]] = None,
                  stale: Optional[StaleContainers] = None,
+                 secrets: Optional[Mapping[str, pulumi.Output[str]]] = None, owner: str = "",
                  opts: Optional[pulumi.ResourceOptions] = None):
         """`stale`: the containers an interrupted earlier up left unrecorded, removed before
-        they are created again (components/adoption.py)."""
+        they are created again (components/adoption.py). `secrets`: the stack's secrets by
+        setting, copied beside the data for `owner` (components/secrets_beside_data.py)."""
         super().__init__("netbird:index:KeycloakServer", name, None, opts)
         self.container: Optional[docker.Container] = None
         self.database: Optional[KeycloakDatabase] = None
+        self.data: Optional[docker.Volume] = None
+        self.secrets_copy: Optional[SecretsBesideData] = None
 
         if not settings.deploy:
             self.url = pulumi.Output.from_input(settings.url)
@@ -130,6 +137,9 @@ class KeycloakServer(pulumi.ComponentResource):
 
         self.container = self._container(name, settings, docker_provider, bootstrap_secret,
                                          database_password, stale)
+        self.secrets_copy = SecretsBesideData(
+            f"{name}-secrets", settings, docker_provider, self.container.image, secrets or {},
+            owner, stale, opts=pulumi.ResourceOptions(parent=self))
         # Derived from the container so the keycloak provider is configured only after it is up.
         self.url = self.container.id.apply(lambda _: settings.admin_base_url)
         self.register_outputs({"url": self.url})
@@ -150,9 +160,11 @@ class KeycloakServer(pulumi.ComponentResource):
                                          opts=pulumi.ResourceOptions(parent=self)) \
             if settings.database == "postgres" else None
         volumes = []
-        if self.database is None:
+        if self.database is not None:
+            self.data = self.database.volume
+        else:
             # The dev database lives here, so a replaced container keeps every realm and user.
-            volume = docker.Volume(f"{name}-data", name=settings.volume_name,
+            self.data = volume = docker.Volume(f"{name}-data", name=settings.volume_name,
                                    opts=pulumi.ResourceOptions.merge(
                                        child, pulumi.ResourceOptions(retain_on_delete=True)))
             volumes = [docker.ContainerVolumeArgs(container_path="/opt/keycloak/data",

@@ -12,9 +12,18 @@ from __future__ import annotations
 import pulumi
 import pulumi_keycloak as keycloak
 
+from components.adoption import Declared
 from components.settings import NetBirdSettings
 
 MAPPER_NAME = "group membership"
+
+
+def adoptable(name: str, settings: NetBirdSettings) -> list[Declared]:
+    """The groups, the scope and its mapper, found again by name (components/adoption.py); the
+    memberships are not among them: setting them again is harmless."""
+    scope = Declared(f"{name}-scope", "client-scope", settings.groups_claim)
+    return [*(Declared(f"{name}-{group}", "group", group) for group in settings.groups), scope,
+            Declared(f"{name}-mapper", "scope-mapper", MAPPER_NAME, scope)]
 
 
 class NetBirdGroups(pulumi.ComponentResource):

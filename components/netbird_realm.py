@@ -15,6 +15,7 @@ import pulumi
 import pulumi_keycloak as keycloak
 
 from components.adoption import OWNER_ATTRIBUTE, Declared, Recorded, this_stack
+from components import netbird_groups
 from components.netbird_groups import NetBirdGroups
 from components.settings import BUILTIN_DEFAULT_SCOPES, NetBirdSettings
 
@@ -54,9 +55,11 @@ def adoptable(name: str, settings: NetBirdSettings) -> list[Declared]:
     if settings.integration == "setup-env":
         scope = Declared(f"{name}-audience-scope", "client-scope", settings.audience_scope)
         objects += [Declared(f"{name}-client", "client", settings.client_id), scope,
-                    Declared(f"{name}-audience-mapper", "audience-mapper", AUDIENCE_MAPPER_NAME,
+                    Declared(f"{name}-audience-mapper", "scope-mapper", AUDIENCE_MAPPER_NAME,
                              scope),
                     Declared(f"{name}-backend-client", "client", settings.backend_client_id)]
+    if settings.groups:
+        objects += netbird_groups.adoptable(f"{name}-groups", settings)
     return objects
 
 

@@ -128,7 +128,8 @@ def _locked_out(props: dict) -> HandOffFailed:
     return HandOffFailed(
         f"Keycloak at {props['url']} accepts neither this stack's admin client secret nor its "
         f"bootstrap secret: {where} was set up by an earlier deploy whose secrets this stack no "
-        "longer holds (its state was destroyed or lost). Nothing in Keycloak was changed. Ways "
+        "longer holds (its state was destroyed or lost, and no copy of them was kept beside the "
+        f"data in volume {props.get('kept') or '-'}). Nothing in Keycloak was changed. Ways "
         "out: set the old secret with `pulumi config set --secret keycloak:adminClientSecret` "
         "(from a backup of the old stack); or, if that Keycloak's data is not needed, remove it "
         f"(`docker rm -f {props['container']}` and `docker volume rm {props['data']}`) and run "
@@ -162,7 +163,7 @@ class _Provider(ResourceProvider):
         return CreateResult(id_=outs["uuid"], outs=outs)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
-        keys = ("url", "client_id", "client_secret", "owner")
+        keys = ("url", "client_id", "client_secret", "owner", "kept")
         changed = [k for k in keys if olds.get(k) != news.get(k)]
         if olds.get("temporary_admins"):  # found by a refresh: the update deletes them
             changed.append("temporary_admins")
@@ -181,9 +182,18 @@ class _Provider(ResourceProvider):
             raise _locked_out(props)
         return ReadResult(id_=id_, outs={**props, "temporary_admins": _temporary_admins(admin)})
 
-    def delete(self, _id: str, _props: dict) -> None:
+    def delete(self, _id: str, props: dict) -> None:
         # Kept on destroy: deleting it would lock Pulumi out of a Keycloak whose data is kept.
-        return None
+        # A plain `pulumi destroy` says so too: this is the one step of it that runs our code.
+        if props.get("kept"):
+            pulumi.log.info(kept_notice(props["data"], props["kept"]))
+
+
+def kept_notice(data: str, kept: str) -> str:
+    """What `destroy` leaves on the Docker engine, and how to remove it."""
+    return (f"kept Keycloak's data (volume {data}: realms, users, clients, keys) and the secrets "
+            f"that open it (volume {kept}): the next `pulumi up` of this stack opens them again. "
+            f"To start afresh instead: `docker volume rm {data} {kept}` (or `make down PURGE=1`).")
 
 
 class PulumiServiceAccount(Resource):
@@ -194,11 +204,11 @@ class PulumiServiceAccount(Resource):
 
     def __init__(self, name: str, *, url: pulumi.Input[str], client_id: str,
                  client_secret: pulumi.Input[str], bootstrap_secret: pulumi.Input[str],
-                 owner: str, container: str, data: str,
+                 owner: str, container: str, data: str, kept: str,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(_Provider(), name, {
             "url": url, "client_id": client_id, "client_secret": client_secret,
             "bootstrap_secret": bootstrap_secret, "owner": owner, "container": container,
-            "data": data, "uuid": None,
+            "data": data, "kept": kept, "uuid": None,
         }, opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
             additional_secret_outputs=["client_secret", "bootstrap_secret"])))

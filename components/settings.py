@@ -359,6 +359,17 @@ class KeycloakSettings(Section):
         return f"{self.container_name}-postgres"
 
     @property
+    def secrets_name(self) -> str:
+        """The volume holding the stack's secrets beside its data, and the idle container that
+        writes them there (components/kept_secrets.py)."""
+        return f"{self.container_name}-secrets"
+
+    @property
+    def data_volume_name(self) -> str:
+        """The volume holding Keycloak's data: Postgres's with keycloak:database postgres."""
+        return self.database_volume_name or self.volume_name
+
+    @property
     def network_name(self) -> Optional[str]:
         """The Docker network Keycloak and Postgres share (bridge mode), or None."""
         if self.database == "postgres" and self.network_mode == "bridge":

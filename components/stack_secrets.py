@@ -4,12 +4,14 @@ A secret the operator did not set is generated on the first deploy and kept, enc
 state (a `pulumi.Stash`): a plain `pulumi up` needs nothing the program cannot decide, and the
 stack file is never written. A value set in the stack file wins; the stash then follows it, so a
 stack whose file still holds a secret can move it out: one `up`, then `pulumi config rm`.
+A stack destroyed with its Keycloak data kept gets back the values that open that data
+(`beside_data`, components/secrets_beside_data.py) instead of new ones.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 
@@ -59,21 +61,26 @@ def chosen(settings: Settings, key: str) -> Optional[str]:
 
 class StackSecrets(pulumi.ComponentResource):
     """Outputs (each a secret, None where the stack does not need it): `admin_client_secret`,
-    `bootstrap_secret`, `user_password`, `database_password`."""
+    `bootstrap_secret`, `user_password`, `database_password`; `values`, all of them by the
+    setting that may choose each."""
 
     def __init__(self, name: str, settings: Settings,
+                 beside_data: Optional[Mapping[str, str]] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("netbird:index:StackSecrets", name, None, opts)
-        values = {key: self._kept(key, chosen(settings, key),
+        beside_data = beside_data or {}
+        values = {key: self._kept(key, chosen(settings, key), beside_data.get(key),
                                   chosen(settings, ROTATED_BY[key]) if key in ROTATED_BY else None)
                   for key in wanted(settings)}
+        self.values = values
         self.admin_client_secret = values.get("keycloak:adminClientSecret")
         self.bootstrap_secret = values.get("keycloak:adminPassword")
         self.user_password = values["netbird:userPassword"]
         self.database_password = values.get("keycloak:databasePassword")
         self.register_outputs({})
 
-    def _kept(self, key: str, value: str, rotated: Optional[str]) -> pulumi.Output[str]:
+    def _kept(self, key: str, value: str, beside_data: Optional[str],
+              rotated: Optional[str]) -> pulumi.Output[str]:
         # Generated: a new candidate each run, ignored once the stash holds the first one; a new
         # rotation stamp replaces the stash, which then keeps that run's candidate. (The engine
         # replaces on a trigger changed from one value to another, not on a first one: hence a
@@ -83,7 +90,8 @@ class StackSecrets(pulumi.ComponentResource):
             pulumi.ResourceOptions(ignore_changes=["input"],
                                    replacement_trigger=rotated or NEVER_ROTATED
                                    if key in ROTATED_BY else None)
-        stash = pulumi.Stash(STASHES[key], input=pulumi.Output.secret(value or generate()),
+        stash = pulumi.Stash(STASHES[key],
+                             input=pulumi.Output.secret(value or beside_data or generate()),
                              opts=pulumi.ResourceOptions.merge(
                                  pulumi.ResourceOptions(parent=self), follow))
         return pulumi.Output.secret(stash.output)

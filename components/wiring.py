@@ -8,10 +8,11 @@ from typing import Any, Optional
 
 import pulumi
 
-from components import adoption, netbird_connector, netbird_realm
+from components import adoption, netbird_connector, netbird_realm, secrets_beside_data
 from components.adoption import Declared, Recorded, StaleContainers
 from components.keycloak_database import switch_refusal
 from components.settings import Settings, SettingsError, load_from_pulumi
+from components.stack_secrets import STASHES
 
 SERVER = "keycloak"
 REALM = "netbird"
@@ -43,7 +44,8 @@ def containers(settings: Settings) -> list[tuple[str, str]]:
     keycloak = settings.keycloak
     if not keycloak.deploy:
         return []
-    found = [(f"{SERVER}-container", keycloak.container_name)]
+    found = [(f"{SERVER}-container", keycloak.container_name),
+             (f"{SERVER}-secrets-container", keycloak.secrets_name)]
     if keycloak.database == "postgres":
         found.append((f"{SERVER}-postgres-container", keycloak.database_container_name))
     return found
@@ -59,7 +61,8 @@ def claims(settings: Settings) -> list[tuple[str, ...]]:
     engine = keycloak.docker_host or "the local Docker engine"
     found = [("container", engine, name) for _, name in containers(settings)]
     found += [("volume", engine, name)
-              for name in (keycloak.volume_name, keycloak.database_volume_name) if name]
+              for name in (keycloak.volume_name, keycloak.database_volume_name,
+                           keycloak.secrets_name) if name]
     ports = [keycloak.http_port, keycloak.management_port]
     if keycloak.database == "postgres" and keycloak.network_mode == "host":
         ports.append(keycloak.database_port)  # on a bridge network it is not published
@@ -75,39 +78,58 @@ def load_settings() -> Settings:
         raise pulumi.RunError(str(error)) from None
 
 
-def look_before_acting(settings: Settings) -> tuple[Recorded, Optional[StaleContainers]]:
-    """What the state records, read once before any resource, and what an interrupted earlier
-    `up` left unrecorded (taken over, not created again: components/adoption.py). Stops the run
-    when the state cannot be read, a foreign container holds a name, or a deployed Keycloak
+def look_before_acting(settings: Settings
+                       ) -> tuple[Recorded, Optional[StaleContainers], dict[str, str]]:
+    """What the state records, read once before any resource; what an interrupted earlier `up`
+    left unrecorded (taken over, not created again: components/adoption.py); and the secrets a
+    destroyed deploy of this stack kept beside its data ({}: none). Stops the run when the state
+    cannot be read, a foreign container or copy of secrets holds a name, or a deployed Keycloak
     would be given another, empty database unnoticed."""
     try:
         recorded = Recorded.of_this_stack()
         if not settings.keycloak.deploy:
-            return recorded, None
+            return recorded, None, {}
         refusal = switch_refusal(settings.keycloak.database,
                                  recorded.last_output("keycloak_database"),
                                  settings.keycloak.confirm_database_switch, settings.netbird.realm)
         stale = StaleContainers(containers(settings), settings.keycloak.docker_host,
                                 settings.keycloak.docker_cert_path, recorded,
                                 adoption.this_stack())
+        # Only a state without secrets can lack the ones its data was made with.
+        beside_data = {} if any(stash in recorded.ids for stash in STASHES.values()) else \
+            secrets_beside_data.read(settings.keycloak, adoption.this_stack())
     except adoption.AdoptionRefused as error:
         raise pulumi.RunError(str(error)) from None
     if refusal:
         raise pulumi.RunError(refusal)
-    return recorded, stale
+    return recorded, stale, beside_data
+
+
+def kept_with(data: pulumi.Resource) -> None:
+    """Keycloak's objects live in its data: when `destroy` keeps the data (its volume is
+    retained), they stay in it, untouched, for the next `up` to take over (components/
+    adoption.py). Removed from the program while the data stays, each is deleted as usual."""
+    def transform(args: pulumi.ResourceTransformArgs
+                  ) -> Optional[pulumi.ResourceTransformResult]:
+        if not (args.custom and args.type_.startswith("keycloak:")):
+            return None
+        return pulumi.ResourceTransformResult(props=args.props, opts=pulumi.ResourceOptions.merge(
+            args.opts, pulumi.ResourceOptions(deleted_with=data)))
+    pulumi.runtime.register_resource_transform(transform)
 
 
 def adopting(settings: Settings, admin_login: pulumi.Input[dict],
-             user_password: pulumi.Input[str],
-             recorded: Recorded) -> Optional[pulumi.ResourceOptions]:
+             user_password: pulumi.Input[str], recorded: Recorded,
+             reopened: bool = False) -> Optional[pulumi.ResourceOptions]:
     """The options that take over the Keycloak objects an interrupted `up` created but did not
-    record; None when the state records them all (no lookups)."""
+    record, or that a destroy kept in the data this run opens again (`reopened`); None when the
+    state records them all (no lookups)."""
     objects = adoptable(settings)
-    if not recorded.may_lack([declared.resource for declared in objects]):
+    if not (reopened or recorded.may_lack([declared.resource for declared in objects])):
         return None
     return pulumi.ResourceOptions(transforms=[adoption.KeycloakAdoption(
         objects, settings.netbird.realm, settings.keycloak.admin_base_url, admin_login,
-        user_password, recorded, adoption.this_stack()).transform])
+        user_password, recorded, adoption.this_stack(), reopened).transform])
 
 
 def export(**outputs: Any) -> None:

@@ -39,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
     parsed.add_argument("--timeout", type=float, default=3600,
                         help="seconds the command may take before Pulumi is interrupted as on "
                              "Ctrl-C (default 3600)")
+    parsed.add_argument("--purge", action="store_true",
+                        help="destroy only: also remove Keycloak's data and the secrets copy "
+                             "beside it, which destroy keeps (the next up starts afresh)")
     parsed.add_argument("--summary-json", type=Path,
                         help="write {result, changes, seconds, error} here (used by fleet)")
     parsed.add_argument("--profile", type=Path,

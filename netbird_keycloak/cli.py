@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "up": ("stack", ["up"], "deploy a stack, then write out/<stack>/setup.env"),
     "preview": ("stack", ["preview"], "show what up would change"),
     "refresh": ("stack", ["refresh"], "read the live objects into the state"),
-    "destroy": ("stack", ["destroy"], "destroy a stack (data volumes are kept)"),
+    "destroy": ("stack", ["destroy"], "destroy a stack (Keycloak's data is kept for the next up; --purge removes it)"),
     "env": ("stack", ["env"], "write out/<stack>/setup.env from the outputs (no deploy)"),
     "unlock": ("stack", ["unlock"], "clear the lock a killed run left on a stack"),
     "verify": ("verify", [], "check the live Keycloak the way NetBird uses it"),

@@ -29,8 +29,10 @@ from typing import Callable, Optional
 
 from pulumi import automation as auto
 
+from components import secrets_beside_data
+from components.adoption import owner
 from components.connector_json import render_connector_json
-from components.settings import SettingsError
+from components.settings import SettingsError, from_stack_file
 from components.setup_env import render_setup_env, write_private
 from netbird_keycloak import ROOT, interrupted, state_lock
 from netbird_keycloak.before_run import (ENGINE_COMMANDS, PROJECT, Timeline,
@@ -265,8 +267,23 @@ def not_applied(previewed: Callable[[], auto.Stack], events: list[auto.EngineEve
     return lines
 
 
+def purge(stack: auto.Stack) -> str:
+    """`destroy --purge`: what the destroy kept of a deployed Keycloak, removed."""
+    work_dir = Path(stack.workspace.work_dir)
+    settings = from_stack_file(stack_file_config(work_dir, stack.name), stack.name).keycloak
+    if not settings.deploy:
+        return "nothing else to remove: this stack deploys no Keycloak (keycloak:deploy false)"
+    removed = secrets_beside_data.remove_kept(
+        settings, owner(stack.workspace.project_settings().name, stack.name))
+    return (f"removed volumes {', '.join(removed)}: the next up starts a fresh Keycloak"
+            if removed else "no data was kept: the next up starts a fresh Keycloak")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    arguments = parser()
+    args = arguments.parse_args(argv)
+    if args.purge and args.command != "destroy":
+        arguments.error("--purge goes with destroy only: no other command removes data")
     global PROFILE
     PROFILE = Timeline() if args.profile else None
 
@@ -286,6 +303,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         with interrupted.EngineHandlesCtrlC(), deadline:
             summary["changes"] = run_locked(args.command, stack, args.out, args.refresh, show,
                                             events)
+            if args.purge:
+                show(purge(stack))
         summary["result"] = "succeeded"
     except auto.CommandError as error:
         summary["error"] = _first_error(str(error))

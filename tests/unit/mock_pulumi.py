@@ -97,15 +97,22 @@ def run_program(config: dict[str, str], secret_keys: list[str], stack: str = "de
         os.makedirs(os.path.dirname(state))
         with open(state, "w") as out:
             json.dump({"checkpoint": {"latest": {"resources": recorded or []}}}, out)
-        saved = os.environ.get("PULUMI_BACKEND_URL")
-        os.environ["PULUMI_BACKEND_URL"] = f"file://{backend}"
+        # The program reads the state and asks the stack's Docker engine what it holds before
+        # any resource (components/wiring.py). Under mocks the engine is one that does not
+        # exist: a real one may run this very stack's Keycloak, which the program would take
+        # for a container an interrupted up left unrecorded, and remove.
+        isolated = {"PULUMI_BACKEND_URL": f"file://{backend}",
+                    "DOCKER_HOST": f"unix://{backend}/no-docker-engine.sock"}
+        saved = {name: os.environ.get(name) for name in isolated}
+        os.environ.update(isolated)
         try:
             return _run_program(config, secret_keys, stack, preview)
         finally:
-            if saved is None:
-                del os.environ["PULUMI_BACKEND_URL"]
-            else:
-                os.environ["PULUMI_BACKEND_URL"] = saved
+            for name, value in saved.items():
+                if value is None:
+                    del os.environ[name]
+                else:
+                    os.environ[name] = value
 
 
 def _run_program(config: dict[str, str], secret_keys: list[str], stack: str,

@@ -27,23 +27,25 @@ def test_import_ids_take_pulumi_keycloaks_formats():
     assert adoption.import_id(Declared("u", "user", "netbird"), "nb", "u-1") == "nb/u-1"
     assert adoption.import_id(Declared("c", "client", "netbird-client"), "nb", "c-1") == "nb/c-1"
     assert adoption.import_id(scope, "nb", "s-1") == "nb/s-1"
-    assert adoption.import_id(Declared("m", "audience-mapper", "Aud", scope), "nb", "m-1",
+    assert adoption.import_id(Declared("m", "scope-mapper", "Aud", scope), "nb", "m-1",
                               "s-1") == "nb/client-scope/s-1/m-1"
 
 
 def test_adoptable_objects_are_the_programs_resources():
     """The names adoption looks for are the names the program registers, in both modes."""
-    for extra, mode in (({}, "setup-env"), ({"netbird:integration": "connector",
-                        "netbird:connectorRedirectUrl": "https://netbird.example.com/cb"},
-                        "connector")):
+    for extra, mode in (({}, "setup-env"), ({"netbird:groups": '["ops", "dev"]'}, "groups"),
+                        ({"netbird:integration": "connector",
+                          "netbird:connectorRedirectUrl": "https://netbird.example.com/cb"},
+                         "connector")):
         run = run_program(dict(BASE, **extra), SECRETS)
         assert run.error is None, run.error
         registered = {r.name: r for r in run.mocks.resources if r.custom}
         declared = wiring.adoptable(settings(**extra))
         assert declared and all(d.resource in registered for d in declared), mode
         kinds = {d.kind for d in declared}
-        assert kinds == ({"realm", "user", "client"} if mode == "connector"
-                         else set(adoption.KINDS))
+        assert kinds == {"connector": {"realm", "user", "client"},
+                         "setup-env": set(adoption.KINDS) - {"group"},
+                         "groups": set(adoption.KINDS)}[mode]
 
 
 def state_resource(name: str, ident: str, custom: bool = True) -> dict:

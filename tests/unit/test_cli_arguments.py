@@ -38,3 +38,13 @@ def test_a_fleet_command_with_a_bad_argument_starts_nothing(tmp_path, command):
     assert done.returncode == 2, done.stdout + done.stderr
     assert "unrecognized arguments: --target" in done.stderr
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("command", [c for c in ENGINE_COMMANDS if c != "destroy"])
+def test_purge_goes_with_destroy_only(tmp_path, command):
+    """`--purge` removes Keycloak's data: on any other command it is a mistake, refused before
+    anything starts."""
+    done = run(tmp_path, command, "--stack", "dev", "--purge")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--purge goes with destroy only" in done.stderr
+    assert not (tmp_path / "state").exists()

@@ -27,6 +27,7 @@ MAPPER = "keycloak:openid/audienceProtocolMapper:AudienceProtocolMapper"
 DEFAULT_SCOPES = "keycloak:openid/clientDefaultScopes:ClientDefaultScopes"
 SA_ROLE = "keycloak:openid/clientServiceAccountRole:ClientServiceAccountRole"
 CONTAINER = "docker:index/container:Container"
+KEYCLOAK = "keycloak-container"  # its resource name, beside Postgres's and the secrets copy's
 
 
 def deploy(**extra):
@@ -129,8 +130,9 @@ def test_user_deletion_grants_manage_users():
 
 def test_every_resource_names_an_explicit_provider(dev):
     custom = [r for r in dev.mocks.resources if r.custom and not r.typ.startswith("pulumi")]
-    # 12: the container, its image and volume; 9 realm objects.
-    assert len(custom) == 12
+    # 14: the container, its image and volume, the secrets copy's volume and container; 9 realm
+    # objects.
+    assert len(custom) == 14
     for resource in custom:
         package = resource.typ.split(":")[0]
         assert resource.provider and f"pulumi:providers:{package}::" in resource.provider, \
@@ -158,7 +160,7 @@ def secrets_file(container: dict) -> dict[str, str]:
 
 
 def test_container_runs_keycloak_with_health_and_bootstrap_admin(dev):
-    c = dev.mocks.one(CONTAINER).inputs
+    c = dev.mocks.one(CONTAINER, KEYCLOAK).inputs
     envs = c["envs"]
     assert c["name"] == "keycloak-dev"
     assert c["image"] == "sha256:mockimage"
@@ -184,17 +186,17 @@ def test_container_runs_keycloak_with_health_and_bootstrap_admin(dev):
 
 
 def test_memory_limit_reaches_the_container(dev):
-    assert "memory" not in dev.mocks.one(CONTAINER).inputs  # no limit unless the stack sets one
+    assert "memory" not in dev.mocks.one(CONTAINER, KEYCLOAK).inputs  # no limit unless the stack sets one
     run = deploy(**{"keycloak:memoryMb": "2048"})
-    assert run.mocks.one(CONTAINER).inputs["memory"] == 2048
+    assert run.mocks.one(CONTAINER, KEYCLOAK).inputs["memory"] == 2048
     # Stated, or the real provider reports Docker's derived 2x as a change on every preview.
-    assert run.mocks.one(CONTAINER).inputs["memorySwap"] == 2048
+    assert run.mocks.one(CONTAINER, KEYCLOAK).inputs["memorySwap"] == 2048
 
 
 def test_host_network_publishes_no_ports():
     run = deploy(**{"keycloak:networkMode": "host", "keycloak:httpPort": "18080",
                     "keycloak:managementPort": "19000"})
-    c = run.mocks.one(CONTAINER).inputs
+    c = run.mocks.one(CONTAINER, KEYCLOAK).inputs
     assert c["networkMode"] == "host"
     assert not c.get("ports")
     assert "--http-port=18080" in c["command"]
@@ -205,7 +207,7 @@ def test_host_network_publishes_no_ports():
 
 def test_host_network_on_a_chosen_address_is_probed_there():
     run = deploy(**{"keycloak:networkMode": "host", "keycloak:bindAddress": "10.20.0.5"})
-    c = run.mocks.one(CONTAINER).inputs
+    c = run.mocks.one(CONTAINER, KEYCLOAK).inputs
     assert "--http-host=10.20.0.5" in c["command"]
     assert "/10.20.0.5/9000" in c["healthcheck"]["tests"][3]
     assert run.mocks.one("pulumi:providers:keycloak").inputs["url"] == "http://10.20.0.5:8080"
@@ -370,8 +372,8 @@ def test_postgres_mode_keeps_the_data_in_its_own_container_and_volume():
     assert upload["content"] == "Db4-Kq8-Wm2-Lp5"
     # Keycloak keeps nothing of its own on disk any more: no dev-file volume.
     assert keycloak["volumes"] == []
-    assert [v.inputs["name"] for v in run.mocks.by_type("docker:index/volume:Volume")] == [
-        "keycloak-dev-postgres-data"]
+    assert sorted(v.inputs["name"] for v in run.mocks.by_type("docker:index/volume:Volume")) == [
+        "keycloak-dev-postgres-data", "keycloak-dev-secrets"]
     for line in ("KC_DB=postgres", "KC_DB_USERNAME=keycloak"):
         assert line in keycloak["envs"]
     assert not [line for line in keycloak["envs"] if "Db4-Kq8-Wm2-Lp5" in line]
@@ -436,7 +438,7 @@ def test_a_stack_file_without_secrets_deploys_with_generated_ones():
     assert reveal(user["initialPassword"])["value"] == reveal(stashes["user-password"]["input"])
     assert run.exports["user_password"] == reveal(stashes["user-password"]["input"])
     bootstrap = reveal(stashes["bootstrap-secret"]["input"])
-    assert secrets_file(run.mocks.one(CONTAINER).inputs) == {
+    assert secrets_file(run.mocks.one(CONTAINER, KEYCLOAK).inputs) == {
         "bootstrap-admin-client-secret": bootstrap}
 
 
