@@ -317,6 +317,20 @@ def run_all(todo: list[Run], work: Callable[[Run], Run], command: str, runs: lis
             raise
 
 
+# What a new customer's container stack takes from an existing stack of the checkout: how
+# Keycloak runs on this Docker engine (an engine without a default bridge needs host networking;
+# an offline one the image the bootstrap built), not what is the other stack's own.
+LIKE = ("keycloak:image", "keycloak:networkMode")
+
+
+def like(work_dir: Path, stack: str) -> dict[str, str]:
+    """The LIKE settings the stack file of `stack` sets ({} when there is no such file)."""
+    if not (work_dir / "stacks" / f"Pulumi.{stack}.yaml").exists():
+        return {}
+    config = stack_file_config(work_dir, stack)
+    return {key: str(config[key]) for key in LIKE if key in config}
+
+
 def new_customer(args: argparse.Namespace, console: Console) -> int:
     """Writes stacks/Pulumi.<customer>.yaml, ready for `fleet up` (the program generates the
     stack's secrets on its first deploy and keeps them in the state)."""
@@ -355,6 +369,11 @@ def new_customer(args: argparse.Namespace, console: Console) -> int:
                                                              claimed | {http_port})
         config.update({"keycloak:httpPort": str(http_port),
                        "keycloak:managementPort": str(management_port)})
+        taken = like(args.work_dir, args.like)
+        config.update(taken)
+        if taken:
+            console.print(f"took {' and '.join(taken)} from stack {args.like} (--like): the "
+                          "customer's Keycloak runs the way that one does on this Docker engine")
         if not (args.http_port and args.management_port):
             console.print(f"chose keycloak:httpPort {http_port} and keycloak:managementPort "
                           f"{management_port}: free on this machine and claimed by no other "
@@ -385,6 +404,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                      help="default: the first of 8080, 8081, … free here and in no stack file")
     new.add_argument("--management-port", type=int,
                      help="default: the first of 9000, 9001, … free here and in no stack file")
+    new.add_argument("--like", default="dev",
+                     help=f"a Keycloak container of its own runs as this stack's does: "
+                          f"{', '.join(LIKE)} are taken from it (default: dev)")
     for command in (*ENGINE_COMMANDS, "env"):
         p = sub.add_parser(command)
         which = p.add_mutually_exclusive_group(required=True)

@@ -131,8 +131,10 @@ def test_make_env_and_make_verify_pass(plain):
 
 
 def test_up_after_the_state_was_lost_names_the_kept_volume_and_changes_nothing(plain):
-    """`destroy` keeps the data volume (users are never lost); with the stack's state gone (a
-    new stack of the same name, as after losing the backend) the generated secrets are new."""
+    """`destroy` keeps the data volume (users are never lost) and the copy of the secrets that
+    open it (tests/e2e/test_down_up.py). With both the stack's state and that copy gone (a new
+    stack of the same name after losing the backend, and the copy's volume removed) the
+    generated secrets are new: the up is refused, naming the ways out."""
     old_secret = harness.secret(harness.stack_driver.open_stack(STACK, plain.project.path, program=None),
                                 "keycloak:adminClientSecret")
     plain.ok(f"pulumi config set netbird:protectRealm false --stack {STACK}")
@@ -140,6 +142,8 @@ def test_up_after_the_state_was_lost_names_the_kept_volume_and_changes_nothing(p
     plain.ok(f"pulumi destroy --yes --non-interactive --stack {STACK}")
     plain.ok(f"pulumi stack rm --yes --preserve-config --non-interactive --stack {STACK}")
     plain.ok(f"pulumi stack init {STACK} --non-interactive")
+    subprocess.run(["docker", "volume", "rm", f"{CONTAINER}-secrets"], capture_output=True,
+                   check=True)
     up = plain.typed(f"pulumi up --yes --non-interactive --stack {STACK}")
     assert up.returncode != 0
     said = up.stdout + up.stderr

@@ -221,3 +221,14 @@ def test_a_shared_keycloak_is_reached_over_https_only(tmp_path, monkeypatch, url
         fleet.main(["new", "acme", "--domain", "netbird.acme.example", "--keycloak-url", url,
                     "--admin-password-env", "SHARED_ADMIN_PASSWORD", "--work-dir", str(tmp_path)])
     assert list((tmp_path / "stacks").iterdir()) == []
+
+
+def test_a_new_customer_runs_keycloak_as_the_stack_it_is_like(tmp_path):
+    """On an engine without a default bridge, or offline, the dev stack's image and network mode
+    are what work here; its ports, names and domain are its own and are not taken."""
+    write(tmp_path, "dev", dedicated("dev", **{
+        "keycloak:image": "netbird-keycloak/keycloak:26.7.3", "keycloak:networkMode": "host",
+        "keycloak:httpPort": "8080", "keycloak:containerName": "keycloak-dev"}))
+    assert fleet.like(tmp_path, "dev") == {"keycloak:image": "netbird-keycloak/keycloak:26.7.3",
+                                           "keycloak:networkMode": "host"}
+    assert fleet.like(tmp_path, "missing") == {}
