@@ -23,7 +23,7 @@ export PULUMI_CONFIG_PASSPHRASE_FILE ?= $(ROOT)/.pulumi-passphrase
 PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE_FILE)
 endif
 
-.PHONY: salt-filter settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers bench-processes pulumi-env safety-report state-db state-db-stop state-unlock state-migrate rotate admin-user lock
+.PHONY: backup restore salt-filter settings settings-doc help bootstrap up down preview refresh env verify preview-md fleet new lint-workflows test test-unit test-e2e keycloak-image clean bench-floor bench-fleet bench-peers bench-processes pulumi-env safety-report state-db state-db-stop state-unlock state-migrate rotate admin-user lock
 
 help:
 	@echo "make up [STACK=dev]       bootstrap, deploy the stack, write out/<stack>/setup.env"
@@ -37,6 +37,8 @@ help:
 	@echo "make fleet ARGS='up --all --parallel 4'   many customer stacks at once"
 	@echo "make new CUSTOMER=acme DOMAIN=netbird.acme.example [ARGS='--keycloak-url …']"
 	@echo "make rotate STACK=… WHAT=backend-secret|admin-client-secret|user-password"
+	@echo "make backup STACK=…       Keycloak's database to out/<stack>/backups/ (0600)"
+	@echo "make restore STACK=… FILE=… [OVERWRITE=1]   a backup back into Keycloak's database"
 	@echo "make admin-user STACK=… [NAME=ops-admin]   a permanent Keycloak admin for a person"
 	@echo "make state-db             a Postgres for team state on this machine; prints PULUMI_BACKEND_URL"
 	@echo "make state-unlock STACK=… clear the lock a killed run left on a stack"
@@ -81,6 +83,15 @@ refresh: $(PASSPHRASE) salt-filter
 down: $(PASSPHRASE) salt-filter
 	@bash scripts/bootstrap.sh --stack $(STACK)
 	@$(NK) destroy --stack $(STACK) $(if $(PURGE),--purge); status=$$?; $(SALT_SEEN); exit $$status
+
+# Encrypted when NETBIRD_KEYCLOAK_BACKUP_KEY is set (netbird_keycloak/backup.py).
+backup: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh venv >/dev/null
+	@$(NK) backup --stack $(STACK)
+
+restore: $(PASSPHRASE)
+	@bash scripts/bootstrap.sh venv >/dev/null
+	@$(NK) restore --stack $(STACK) $(if $(FILE),--file '$(FILE)') $(if $(OVERWRITE),--overwrite)
 
 # The value in force of every setting of a stack, and where it came from.
 settings: $(PASSPHRASE)

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "settings-doc": ("settings_table", ["doc"], "rewrite the settings table in docs/"),
     "fleet": ("fleet", [], "many customer stacks at once (up, preview, …, new)"),
     "rotate": ("rotate", [], "rotate one secret of a stack"),
+    "backup": ("backup", ["backup"], "Keycloak's database to a 0600 file (pg_dump)"),
+    "restore": ("backup", ["restore"], "a backup into Keycloak's database (Keycloak stopped)"),
     "admin-user": ("admin_user", [], "a permanent Keycloak admin for a person"),
     "state-db": ("state_db", [], "a Postgres for team state on this machine (start, stop)"),
     "state-migrate": ("state_migrate", [], "move every stack to another state backend"),

@@ -173,6 +173,24 @@ def run_script(command: str, *args: str, project: "Project", stack: str,
     return done.returncode, done.stdout
 
 
+def container_stack(mode: str, container: str) -> dict[str, str]:
+    """The settings a person writes for each mode: the dev stack's, or production's on
+    Postgres; host networking and loopback ports, as this machine's engine needs."""
+    http_port = free_port()
+    common = {
+        "netbird:domain": f"netbird.{container}.test", "netbird:protectRealm": "false",
+        "keycloak:networkMode": "host", "keycloak:httpPort": str(http_port),
+        "keycloak:managementPort": str(free_port()), "keycloak:containerName": container,
+        "keycloak:volumeName": f"{container}-data"}
+    if mode == "dev-file":
+        return {**common, "keycloak:image": KEYCLOAK_IMAGE}
+    return {**common, "keycloak:mode": "production", "keycloak:url": f"http://127.0.0.1:{http_port}",
+            "keycloak:image": OPTIMIZED_IMAGE, "keycloak:optimized": "true",
+            "keycloak:database": "postgres", "keycloak:postgresImage": POSTGRES_IMAGE,
+            "keycloak:databasePort": str(free_port()),
+            "keycloak:databaseVolumeName": f"{container}-pgdata"}
+
+
 class Project:
     """A folder holding Pulumi.yaml and stacks/, so tests never touch the repository's stacks."""
 

@@ -33,24 +33,6 @@ from tests.e2e import harness
 REALM = "netbird"
 
 
-def mode_config(mode: str, container: str) -> dict[str, str]:
-    """The settings a person writes for each mode: the dev stack's, or production's on
-    Postgres; host networking and loopback ports, as this machine's engine needs."""
-    http_port = harness.free_port()
-    common = {
-        "netbird:domain": f"netbird.{container}.test", "netbird:protectRealm": "false",
-        "keycloak:networkMode": "host", "keycloak:httpPort": str(http_port),
-        "keycloak:managementPort": str(harness.free_port()), "keycloak:containerName": container,
-        "keycloak:volumeName": f"{container}-data"}
-    if mode == "dev-file":
-        return {**common, "keycloak:image": harness.KEYCLOAK_IMAGE}
-    return {**common, "keycloak:mode": "production", "keycloak:url": f"http://127.0.0.1:{http_port}",
-            "keycloak:image": harness.OPTIMIZED_IMAGE, "keycloak:optimized": "true",
-            "keycloak:database": "postgres", "keycloak:postgresImage": harness.POSTGRES_IMAGE,
-            "keycloak:databasePort": str(harness.free_port()),
-            "keycloak:databaseVolumeName": f"{container}-pgdata"}
-
-
 class Cycle:
     """One stack of its own project folder, driven as its operator would."""
 
@@ -58,7 +40,7 @@ class Cycle:
         self.project, self.mode = project, mode
         self.name = f"cycle-{mode}"
         self.container = f"{harness.TEST_PREFIX}-{self.name}"
-        self.config = mode_config(mode, self.container)
+        self.config = harness.container_stack(mode, self.container)
         self.url = f"http://127.0.0.1:{self.config['keycloak:httpPort']}"
         self.data = self.config.get("keycloak:databaseVolumeName") or f"{self.container}-data"
         self.kept = f"{self.container}-secrets"
@@ -161,6 +143,14 @@ def test_down_then_up_opens_the_kept_data_again(cycle):
     assert cycle.volumes() == {cycle.data, cycle.kept}
     assert subprocess.run(["docker", "inspect", cycle.container],
                           capture_output=True).returncode != 0
+    # Another stack given the same container name (another project's, or a copied stack file):
+    # that data is not its to open. Refused, naming both stacks, before any resource.
+    cycle.project.stack("intruder", cycle.config)
+    code, out = harness.run_script("up", project=cycle.project, stack="intruder")
+    assert code != 0 and (f"holds the secrets of stack netbird-keycloak/{cycle.name}, not of "
+                          "netbird-keycloak/intruder") in out, out[-3000:]
+    assert subprocess.run(["docker", "inspect", cycle.container],
+                          capture_output=True).returncode != 0  # nothing was started
     up = cycle.command("up")
     assert "kept in Keycloak's data by the stack's destroy" in up
     cycle.assert_reopened(before, "marker-1")
@@ -192,37 +182,12 @@ def test_down_with_purge_then_up_starts_a_fresh_keycloak(cycle):
     cycle.verify()
 
 
-def test_a_copy_of_another_stacks_secrets_is_refused_before_anything_changes(tmp_path_factory):
-    """A stack whose container name another stack of the engine used: that stack's kept data is
-    not this one's to open. Refused, naming both, before any resource is created."""
-    project = harness.Project(tmp_path_factory.mktemp("foreign-copy"))
-    container = f"{harness.TEST_PREFIX}-foreign"
-    config = mode_config("dev-file", container)
-    for name in ("first", "second"):
-        project.stack(name, config)
-    try:
-        code, out = harness.run_script("up", project=project, stack="first")
-        assert code == 0, out[-3000:]
-        code, out = harness.run_script("destroy", project=project, stack="first")
-        assert code == 0, out[-3000:]
-        code, out = harness.run_script("up", project=project, stack="second")
-        assert code != 0
-        assert f"holds the secrets of stack netbird-keycloak/first, not of " \
-               f"netbird-keycloak/second" in out, out[-3000:]
-        assert subprocess.run(["docker", "inspect", container],
-                              capture_output=True).returncode != 0  # nothing was started
-    finally:
-        harness.run_script("destroy", "--purge", project=project, stack="first")
-        subprocess.run(["docker", "volume", "rm", "-f", f"{container}-data",
-                        f"{container}-secrets"], capture_output=True)
-
-
 def test_three_new_customers_deploy_beside_the_dev_stack(tmp_path_factory):
     """The README's customer loop: three `make new`, then `make fleet ARGS="up --all --parallel
     4"` next to a deployed dev stack. `fleet new` picks free, unclaimed ports and names, and
     runs Keycloak as the dev stack does on this engine (its image and network mode)."""
     project = harness.Project(tmp_path_factory.mktemp("customers"))
-    dev = {**mode_config("dev-file", f"{harness.TEST_PREFIX}-fleet-dev")}
+    dev = {**harness.container_stack("dev-file", f"{harness.TEST_PREFIX}-fleet-dev")}
     project.stack("dev", dev)
     customers = [f"e2e-{letter}" for letter in "abc"]  # containers keycloak-e2e-a, …
     fleet = [sys.executable, "-m", "netbird_keycloak.fleet"]
