@@ -126,6 +126,7 @@ class KeycloakServer(pulumi.ComponentResource):
         self.container: Optional[docker.Container] = None
         self.database: Optional[KeycloakDatabase] = None
         self.data: Optional[docker.Volume] = None
+        self.image: Optional[docker.RemoteImage] = None
         self.secrets_copy: Optional[SecretsBesideData] = None
 
         if not settings.deploy:
@@ -138,7 +139,8 @@ class KeycloakServer(pulumi.ComponentResource):
         self.container = self._container(name, settings, docker_provider, bootstrap_secret,
                                          database_password, stale)
         self.secrets_copy = SecretsBesideData(
-            f"{name}-secrets", settings, docker_provider, self.container.image, secrets or {},
+            # The image, not the container's: a replaced Keycloak must not replace the copy.
+            f"{name}-secrets", settings, docker_provider, self.image.image_id, secrets or {},
             owner, stale, opts=pulumi.ResourceOptions(parent=self))
         # Derived from the container so the keycloak provider is configured only after it is up.
         self.url = self.container.id.apply(lambda _: settings.admin_base_url)
@@ -151,8 +153,8 @@ class KeycloakServer(pulumi.ComponentResource):
         """The image, the data volume (or the Postgres database) and the Keycloak container."""
         child = pulumi.ResourceOptions(parent=self, provider=docker_provider)
         # A present image is used as it is, never pulled again: offline machines build it locally.
-        image = docker.RemoteImage(f"{name}-image", name=settings.image, keep_locally=True,
-                                   opts=child)
+        self.image = image = docker.RemoteImage(f"{name}-image", name=settings.image,
+                                                keep_locally=True, opts=child)
         network = docker.Network(f"{name}-network", name=settings.network_name,
                                  opts=child) if settings.network_name else None
         self.database = KeycloakDatabase(f"{name}-postgres", settings, docker_provider, network,
