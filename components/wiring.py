@@ -109,13 +109,18 @@ def kept_with(data: pulumi.Resource) -> None:
     """Keycloak's objects live in its data: when `destroy` keeps the data (its volume is
     retained), they stay in it, untouched, for the next `up` to take over (components/
     adoption.py). Removed from the program while the data stays, each is deleted as usual."""
+    pulumi.runtime.register_resource_transform(deleted_with(data))
+
+
+def deleted_with(data: pulumi.Resource) -> pulumi.ResourceTransform:
+    """The transform giving every Keycloak object `deleted_with` the data it lives in."""
     def transform(args: pulumi.ResourceTransformArgs
                   ) -> Optional[pulumi.ResourceTransformResult]:
         if not (args.custom and args.type_.startswith("keycloak:")):
             return None
         return pulumi.ResourceTransformResult(props=args.props, opts=pulumi.ResourceOptions.merge(
             args.opts, pulumi.ResourceOptions(deleted_with=data)))
-    pulumi.runtime.register_resource_transform(transform)
+    return transform
 
 
 def adopting(settings: Settings, admin_login: pulumi.Input[dict],
