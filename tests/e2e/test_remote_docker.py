@@ -185,5 +185,7 @@ def test_container_runs_on_the_engine_named_by_docker_host(project, second_engin
             assert tls_clients and set(tls_clients) == {"netbird-deployer"}
     finally:
         stack.destroy(color="never")
-        remote_docker("volume", "rm", "-f", "keycloak-remote-data")
+        # What destroy keeps: the data and the copy of this stack's secrets beside it. The next
+        # transport's stack reuses the names, so it would be refused as another stack's.
+        remote_docker("volume", "rm", "-f", "keycloak-remote-data", "keycloak-remote-secrets")
     assert "keycloak-remote" not in remote_docker("ps", "-a", "--format", "{{.Names}}").stdout
